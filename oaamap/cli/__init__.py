@@ -1,0 +1,127 @@
+"""The command line: the only place that prints. Subcommands live in a registry; exit codes here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .. import __version__
+from ..errors import MappingError, MappingErrors, OaamapError
+
+__all__ = ["COMMANDS", "Command", "ExitStatus", "main", "register_command"]
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes (the mapping-language reference's table)."""
+
+    OK = 0
+    ERROR = 1
+    MAPPING_INVALID = 2
+    SOURCE_FAILED = 3
+    DATA_INVALID = 4
+    PUSH_FAILED = 5
+    INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help line, how it declares its arguments, and what it runs."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register_command(command: Command) -> None:
+    """Add a subcommand to the CLI.
+
+    Raises:
+        ValueError: the name is taken.
+    """
+    if command.name in COMMANDS:
+        raise ValueError(f"command `{command.name}` is already registered")
+    COMMANDS[command.name] = command
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more detail on stderr (warnings in full, timings)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print errors only (no summary, no warnings)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the Python traceback of an unexpected error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="oaamap",
+        description="Compile YAML mapping files into Veza OAA payloads, check them, push them.",
+    )
+    parser.add_argument("--version", action="version", version=f"oaamap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in COMMANDS.values():
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        _common(child)
+        command.add_arguments(child)
+        child.set_defaults(handler=command.run)
+    return parser
+
+
+def _exit_code(error: OaamapError) -> int:
+    return int(getattr(error, "exit_code", ExitStatus.ERROR))
+
+
+def report_error(error: OaamapError, args: argparse.Namespace) -> int:
+    """Print an expected error in full on stderr; return its exit code."""
+    if isinstance(error, MappingErrors):
+        error.max_shown = getattr(args, "max_errors", error.max_shown) or error.max_shown
+    text = error.render()
+    if isinstance(error, MappingError) and error.span is None:
+        text = f"oaamap: {text}"
+    print(text, file=sys.stderr)
+    return _exit_code(error)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (see `ExitStatus`)."""
+    _load_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except OaamapError as e:
+        return report_error(e, args)
+    except KeyboardInterrupt:
+        print("oaamap: interrupted; nothing was pushed", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        return ExitStatus.OK
+    except Exception as e:  # a bug: keep it short unless asked
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
+        else:
+            print(f"oaamap: unexpected error: {type(e).__name__}: {e} "
+                  "(run again with --traceback and report it)", file=sys.stderr)
+        return ExitStatus.ERROR
+
+
+def _load_commands() -> None:
+    if COMMANDS:
+        return
+    from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
+
+    try:
+        from . import veza as _veza  # noqa: F401  (registers run, push, emulator)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.veza":
+            raise

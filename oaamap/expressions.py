@@ -1,0 +1,521 @@
+"""JMESPath for record fields: compile once, the added functions in one registry, a fast evaluator.
+
+`compile_expression` parses an expression, checks every function name and argument count (jmespath
+itself only checks them at search time) and turns the common node kinds (field references,
+sub-expressions, literals, multi-selects, and/or/not, function calls) into Python closures. A field
+reference then costs a dict lookup instead of a tree walk; every other node kind is evaluated by
+jmespath's own interpreter, so semantics stay exactly jmespath's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+import jmespath.functions
+import jmespath.visitor
+from jmespath.functions import signature
+
+__all__ = [
+    "Expression",
+    "ExpressionError",
+    "FunctionError",
+    "OaamapFunctions",
+    "compile_expression",
+    "to_rfc3339",
+]
+
+Evaluator = Callable[[Any], Any]
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "active", "enabled"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "inactive", "disabled"})
+RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ExpressionError(ValueError):
+    """A JMESPath expression that cannot be compiled; `position` is 0-based within the text."""
+
+    def __init__(self, message: str, position: int, length: int = 1, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.position = position
+        self.length = length
+        self.hint = hint
+
+
+class FunctionError(jmespath.exceptions.JMESPathError):
+    """An added function refused its input (e.g. `to_bool('maybe')`)."""
+
+
+def _format_datetime(dt: datetime) -> str:
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        text += f".{dt.microsecond:06d}".rstrip("0")
+    offset = dt.utcoffset()
+    if offset is None or offset.total_seconds() == 0:
+        return text + "Z"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _from_epoch(number: float) -> str:
+    seconds = number / 1000 if abs(number) >= 1e11 else number
+    return _format_datetime(datetime.fromtimestamp(seconds, tz=timezone.utc))
+
+
+def to_rfc3339(value: Any, fmt: str | None = None) -> str | None:
+    """Convert a date or time to RFC 3339; None for None or ''.
+
+    RFC 3339 input is returned unchanged; `fmt` is a strftime format; numbers (and strings of nine or
+    more digits) are epoch seconds, or milliseconds when large; a date alone is midnight UTC; a time
+    without an offset is UTC; a given offset is kept.
+
+    Raises:
+        FunctionError: the value is not a recognisable date or time.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FunctionError(f"to_rfc3339: `{value}` is not a date or time")
+    if isinstance(value, int | float):
+        return _from_epoch(value)
+    text = str(value).strip()
+    try:
+        if fmt is not None:
+            return _format_datetime(datetime.strptime(text, fmt))
+        if RFC3339.match(text):
+            return text
+        if _DATE_ONLY.match(text):
+            return text + "T00:00:00Z"
+        if text.isdigit():
+            if len(text) == 8:
+                return _format_datetime(datetime.strptime(text, "%Y%m%d"))
+            if len(text) >= 9:
+                return _from_epoch(int(text))
+        return _format_datetime(datetime.fromisoformat(text.replace("z", "Z")))
+    except (ValueError, OverflowError, OSError) as e:
+        wanted = f"format `{fmt}`" if fmt else "an ISO 8601 date or time, or epoch seconds"
+        raise FunctionError(f"to_rfc3339: cannot read `{text}` as {wanted}") from e
+
+
+def _is_false(value: Any) -> bool:
+    # jmespath's own falsiness: 0 is true, empty containers and strings are false.
+    return value == "" or value == [] or value == {} or value is None or value is False
+
+
+LookupProvider = Callable[[str, str], Mapping[str, list[dict[str, Any]]]]
+
+
+class OaamapFunctions(jmespath.functions.Functions):
+    """The standard JMESPath functions plus oaamap's. Each added function returns null for null.
+
+    `lookup`/`lookup_all` read another source through `bind_lookups()`, which the pipeline calls
+    once the sources are read.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lookups: LookupProvider | None = None
+
+    def _validate_arguments(self, args: list[Any], sig: list[dict[str, Any]], name: str) -> None:
+        # jmespath has variadic but not optional parameters; oaamap adds "optional" for to_rfc3339.
+        if sig and sig[-1].get("optional"):
+            required = sum(1 for s in sig if not s.get("optional"))
+            if not required <= len(args) <= len(sig):
+                raise jmespath.exceptions.ArityError(required, len(args), name)
+            self._type_check(args, sig[: len(args)], name)
+            return
+        super()._validate_arguments(args, sig, name)
+
+    def bind_lookups(self, provider: LookupProvider) -> None:
+        """Give `lookup()` access to indexes `(source, key_field) -> {lower(key): [records]}`."""
+        self._lookups = provider
+
+    @signature({"types": ["string", "null"]}, {"types": ["string"]})
+    def _func_split(self, s: str | None, sep: str) -> list[str] | None:
+        if s is None:
+            return None
+        return [part.strip() for part in s.split(sep) if part.strip()]
+
+    @signature({"types": ["string", "null"]})
+    def _func_lower(self, s: str | None) -> str | None:
+        return None if s is None else s.lower()
+
+    @signature({"types": ["string", "null"]})
+    def _func_upper(self, s: str | None) -> str | None:
+        return None if s is None else s.upper()
+
+    @signature({"types": ["string", "null"]})
+    def _func_trim(self, s: str | None) -> str | None:
+        return None if s is None else s.strip()
+
+    @signature({"types": ["string", "null"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_replace(self, s: str | None, old: str, new: str) -> str | None:
+        return None if s is None else s.replace(old, new)
+
+    @signature({"types": ["string", "null"]}, {"types": ["string"]})
+    def _func_regex_match(self, s: str | None, pattern: str) -> bool | None:
+        return None if s is None else _regex(pattern).search(s) is not None
+
+    @signature({"types": ["string", "null"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_regex_replace(self, s: str | None, pattern: str, repl: str) -> str | None:
+        return None if s is None else _regex(pattern).sub(repl, s)
+
+    @signature({"types": [], "variadic": True})
+    def _func_concat(self, *args: Any) -> str | None:
+        parts = [_text(a) for a in args if a is not None]
+        return "".join(parts) if parts else None
+
+    @signature({"types": []})
+    def _func_to_bool(self, v: Any) -> bool | None:
+        if v is None or v == "":
+            return None
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int | float) and v in (0, 1):
+            return bool(v)
+        word = str(v).strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        if word == "":
+            return None
+        raise FunctionError(
+            f"to_bool: `{v}` is not a boolean (use one of true/false, yes/no, t/f, y/n, 1/0, "
+            "active/inactive, enabled/disabled)"
+        )
+
+    @signature({"types": []}, {"types": ["string"], "optional": True})
+    def _func_to_rfc3339(self, v: Any, fmt: str | None = None) -> str | None:
+        return to_rfc3339(v, fmt)
+
+    @signature({"types": ["string", "number", "null"]}, {"types": ["number"]})
+    def _func_zero_pad(self, s: Any, n: int) -> str | None:
+        return None if s is None else _text(s).zfill(int(n))
+
+    @signature({"types": ["array", "null"]})
+    def _func_unique(self, items: list[Any] | None) -> list[Any] | None:
+        if items is None:
+            return None
+        seen: list[Any] = []
+        for item in items:
+            if item not in seen:
+                seen.append(item)
+        return seen
+
+    @signature({"types": ["string", "null"]})
+    def _func_parse_json(self, s: str | None) -> Any:
+        if s is None or s == "":
+            return None
+        try:
+            return json.loads(s)
+        except ValueError as e:
+            raise FunctionError(f"parse_json: `{s[:60]}` is not JSON: {e}") from e
+
+    @signature({"types": ["string"]}, {"types": ["string"]}, {"types": []})
+    def _func_lookup(self, source: str, key_field: str, value: Any) -> Any:
+        matches = self._lookup(source, key_field, value)
+        if not matches:
+            return None
+        if len(matches) > 1:
+            raise FunctionError(
+                f"lookup: {len(matches)} records of `{source}` have {key_field} = `{value}`; "
+                "use lookup_all() to get them all"
+            )
+        return matches[0]
+
+    @signature({"types": ["string"]}, {"types": ["string"]}, {"types": []})
+    def _func_lookup_all(self, source: str, key_field: str, value: Any) -> Any:
+        return list(self._lookup(source, key_field, value)) if value is not None else None
+
+    def _lookup(self, source: str, key_field: str, value: Any) -> list[dict[str, Any]]:
+        if value is None:
+            return []
+        if self._lookups is None:
+            raise FunctionError("lookup() is not available before the sources are read")
+        return self._lookups(source, key_field).get(_text(value).lower(), [])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    compiled = _REGEX_CACHE.get(pattern)
+    if compiled is None:
+        try:
+            compiled = _REGEX_CACHE[pattern] = re.compile(pattern)
+        except re.error as e:
+            raise FunctionError(f"invalid regular expression `{pattern}`: {e}") from e
+    return compiled
+
+
+ADDED_FUNCTIONS = (
+    "split", "lower", "upper", "trim", "replace", "regex_match", "regex_replace", "concat",
+    "to_bool", "to_rfc3339", "zero_pad", "unique", "parse_json", "lookup", "lookup_all",
+)
+LOOKUP_FUNCTIONS = frozenset({"lookup", "lookup_all"})
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled JMESPath expression over one record.
+
+    Attributes:
+        text: the expression as written.
+        root_fields: the record fields it reads at the top level (for "no record has it" checks).
+        lookups: the `(source, key_field)` pairs its lookup() calls read.
+        constant: True when it reads nothing from the record (a literal).
+    """
+
+    text: str
+    root_fields: frozenset[str]
+    lookups: frozenset[tuple[str, str]] = frozenset()
+    constant: bool = False
+    evaluate: Evaluator = field(default=lambda v: None, compare=False, repr=False)
+
+    def search(self, data: Any) -> Any:
+        """Evaluate against one record."""
+        return self.evaluate(data)
+
+
+class _Compiler:
+    """Turns a parsed JMESPath tree into closures, delegating uncommon nodes to jmespath."""
+
+    def __init__(self, functions: OaamapFunctions) -> None:
+        self.functions = functions
+        self.interpreter = jmespath.visitor.TreeInterpreter(
+            jmespath.Options(custom_functions=functions)
+        )
+
+    def compile(self, node: dict[str, Any]) -> Evaluator:
+        method = getattr(self, "_node_" + node["type"], None)
+        if method is None:
+            interpreter = self.interpreter
+            return lambda value: interpreter.visit(node, value)
+        result: Evaluator = method(node)
+        return result
+
+    def _node_field(self, node: dict[str, Any]) -> Evaluator:
+        key = node["value"]
+
+        def get(value: Any) -> Any:
+            try:
+                return value.get(key)
+            except AttributeError:
+                return None
+
+        return get
+
+    def _node_subexpression(self, node: dict[str, Any]) -> Evaluator:
+        parts = [self.compile(c) for c in node["children"]]
+
+        def chain(value: Any) -> Any:
+            for part in parts:
+                value = part(value)
+                if value is None:
+                    return None
+            return value
+
+        return chain
+
+    def _node_literal(self, node: dict[str, Any]) -> Evaluator:
+        constant = node["value"]
+        return lambda value: constant
+
+    def _node_current(self, node: dict[str, Any]) -> Evaluator:
+        return lambda value: value
+
+    _node_identity = _node_current
+
+    def _node_multi_select_list(self, node: dict[str, Any]) -> Evaluator:
+        parts = [self.compile(c) for c in node["children"]]
+        return lambda value: None if value is None else [p(value) for p in parts]
+
+    def _node_multi_select_dict(self, node: dict[str, Any]) -> Evaluator:
+        parts = [(kv["value"], self.compile(kv["children"][0])) for kv in node["children"]]
+        return lambda value: None if value is None else {k: p(value) for k, p in parts}
+
+    def _node_and_expression(self, node: dict[str, Any]) -> Evaluator:
+        left, right = (self.compile(c) for c in node["children"])
+
+        def both(value: Any) -> Any:
+            first = left(value)
+            return first if _is_false(first) else right(value)
+
+        return both
+
+    def _node_or_expression(self, node: dict[str, Any]) -> Evaluator:
+        left, right = (self.compile(c) for c in node["children"])
+
+        def either(value: Any) -> Any:
+            first = left(value)
+            return right(value) if _is_false(first) else first
+
+        return either
+
+    def _node_not_expression(self, node: dict[str, Any]) -> Evaluator:
+        inner = self.compile(node["children"][0])
+        return lambda value: _is_false(inner(value))
+
+    def _node_function_expression(self, node: dict[str, Any]) -> Evaluator:
+        if any(c["type"] == "expref" for c in node["children"]):
+            interpreter = self.interpreter
+            return lambda value: interpreter.visit(node, value)
+        args = [self.compile(c) for c in node["children"]]
+        name = node["value"]
+        call = self.functions.call_function
+        if len(args) == 1:
+            only = args[0]
+            return lambda value: call(name, [only(value)])
+        return lambda value: call(name, [a(value) for a in args])
+
+
+def _function_table(functions: OaamapFunctions) -> dict[str, Any]:
+    table: dict[str, Any] = functions.FUNCTION_TABLE
+    return table
+
+
+def _check_functions(node: dict[str, Any], functions: OaamapFunctions, text: str) -> None:
+    if node["type"] == "function_expression":
+        name = node["value"]
+        table = _function_table(functions)
+        position = _find_call(text, name)
+        if name not in table:
+            close = difflib.get_close_matches(name, list(table), n=1)
+            raise ExpressionError(
+                f"unknown JMESPath function `{name}()`", position, len(name),
+                hint=f"did you mean `{close[0]}`?" if close else None,
+            )
+        sig = table[name]["signature"]
+        variadic = bool(sig) and sig[-1].get("variadic", False)
+        required = sum(1 for s in sig if not s.get("optional"))
+        count = len(node["children"])
+        if (count < required - (1 if variadic else 0)) or (not variadic and count > len(sig)):
+            expected = f"at least {required - 1}" if variadic else (
+                str(required) if required == len(sig) else f"{required} to {len(sig)}")
+            raise ExpressionError(
+                f"function `{name}()` takes {expected} argument(s), got {count}",
+                position, len(name),
+            )
+        if name in LOOKUP_FUNCTIONS:
+            _check_lookup_args(node, text, position)
+    for child in node.get("children", []):
+        if isinstance(child, dict):
+            _check_functions(child, functions, text)
+
+
+def _check_lookup_args(node: dict[str, Any], text: str, position: int) -> None:
+    for arg in node["children"][:2]:
+        if arg["type"] != "literal" or not isinstance(arg["value"], str):
+            raise ExpressionError(
+                f"`{node['value']}()` needs the source name and key field as string literals, "
+                "e.g. lookup('people', 'email', manager_email)",
+                position, len(node["value"]),
+            )
+
+
+def _find_call(text: str, name: str) -> int:
+    match = re.search(rf"\b{re.escape(name)}\s*\(", text)
+    return match.start() if match else 0
+
+
+def _root_fields(node: dict[str, Any]) -> set[str]:
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "field":
+        return {node["value"]}
+    if kind in ("literal", "current", "identity", "expref"):
+        return set()
+    if kind in ("subexpression", "index_expression", "projection", "value_projection",
+                "filter_projection", "flatten", "pipe"):
+        return _root_fields(children[0]) if children else set()
+    out: set[str] = set()
+    for child in children:
+        if isinstance(child, dict):
+            out |= _root_fields(child)
+    return out
+
+
+def _lookups(node: dict[str, Any]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    if node["type"] == "function_expression" and node["value"] in LOOKUP_FUNCTIONS:
+        source, key = node["children"][0]["value"], node["children"][1]["value"]
+        out.add((source, key))
+    for child in node.get("children", []):
+        if isinstance(child, dict):
+            out |= _lookups(child)
+    return out
+
+
+def _parse_error(text: str, e: jmespath.exceptions.JMESPathError) -> ExpressionError:
+    if isinstance(e, jmespath.exceptions.IncompleteExpressionError):
+        return ExpressionError("incomplete expression", len(text))
+    if isinstance(e, jmespath.exceptions.LexerError):
+        position = e.lex_position if isinstance(e.lex_position, int) else 0
+        return ExpressionError(f"invalid JMESPath: {e.message}", position)
+    if isinstance(e, jmespath.exceptions.ParseError):
+        position = e.lex_position if isinstance(e.lex_position, int) else 0
+        token = str(getattr(e, "token_value", "") or "")
+        return ExpressionError(f"invalid JMESPath: {e.msg}", position, max(1, len(token)))
+    return ExpressionError(f"invalid JMESPath: {e}", 0)
+
+
+def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
+    """Parse, check and compile one JMESPath expression.
+
+    Args:
+        text: the expression as written in the mapping.
+        functions: the function registry (one per plan; it owns the lookup tables).
+
+    Raises:
+        ExpressionError: a syntax error, an unknown function or a wrong argument count, with the
+            0-based position in `text`.
+
+    Example:
+        >>> compile_expression("lower(email)", OaamapFunctions()).search({"email": "A@X"})
+        'a@x'
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("empty expression", 0)
+    try:
+        parsed = jmespath.compile(text).parsed
+    except jmespath.exceptions.JMESPathError as e:
+        raise _parse_error(text, e) from e
+    _check_functions(parsed, functions, text)
+    fields = frozenset(_root_fields(parsed))
+    return Expression(
+        text=text,
+        root_fields=fields,
+        lookups=frozenset(_lookups(parsed)),
+        constant=not fields and parsed["type"] == "literal",
+        evaluate=_Compiler(functions).compile(parsed),
+    )
+
+
+def literal(value: Any) -> Expression:
+    """An expression that always yields `value` (static rules hold their constants this way)."""
+    return Expression(text=json.dumps(value, default=str), root_fields=frozenset(),
+                      constant=True, evaluate=lambda _record: value)

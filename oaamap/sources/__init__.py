@@ -1,0 +1,180 @@
+"""Stage 4: sources. Named record streams behind the SOURCE_KINDS registry.
+
+A source kind is a factory `(name, config, ctx) -> SourcePlan` registered under the key that selects
+it in a mapping (`csv`, `json`, `http`, `sql`). The factory runs at plan time (stage 3): it checks its
+configuration, compiles its templates and expressions, and reports mistakes to `ctx`. The plan it
+returns reads nothing until `read()` is called (stage 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ErrorCollector, MappingError, Origin, RowRef, Span, Warning_
+from ..expressions import Expression
+from ..templating import Template, compile_template
+
+__all__ = [
+    "SOURCE_KINDS",
+    "PlanContext",
+    "ReadContext",
+    "Record",
+    "SourceFactory",
+    "SourcePlan",
+    "register_source_kind",
+]
+
+
+class Record:
+    """One record of a source: its data (a JSON-like dict), its origin and its row number.
+
+    A plain slotted class rather than a frozen dataclass: sources create millions of these and a
+    frozen dataclass's `__init__` costs twice as much.
+    """
+
+    __slots__ = ("data", "origin", "row")
+
+    def __init__(self, data: dict[str, Any], origin: Origin, row: int) -> None:
+        self.data = data
+        self.origin = origin
+        self.row = row
+
+    @property
+    def ref(self) -> RowRef:
+        """The record's location: `file:line`, `file[#n]`, `GET url page N[#n]`, `source:row`."""
+        return RowRef(self.origin, self.row)
+
+    def __repr__(self) -> str:
+        return f"Record({self.ref}, {self.data!r})"
+
+
+class SourcePlan(Protocol):
+    """A planned source: knows its name and span, and reads its records on demand."""
+
+    name: str
+    span: Span | None
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Names of the sources whose records this one needs (fan-out parents)."""
+        ...
+
+    def read(self, ctx: ReadContext) -> Iterator[Record]:
+        """Yield the records in a deterministic order.
+
+        Raises:
+            SourceError: the source cannot be read (file, network, database, bad format).
+        """
+        ...
+
+
+@dataclass
+class PlanContext:
+    """What a source factory may use at plan time: locations, error reporting, compilers.
+
+    Attributes:
+        base_dir: the mapping file's folder; relative paths are resolved against it.
+        collector: where mapping errors and warnings go (all are reported at once).
+        span_of: the Span of a document path such as ("sources", "users", "http", "url").
+        key_span_of: the Span of the key at a document path (for unexpected keys).
+        template_names: the names every configuration string may use (`env`, `vars`).
+        compile_expression: compiles a JMESPath at a document path, reporting mistakes with
+            their file:line:col; returns None when the expression is invalid.
+        source_names: every source declared in the mapping (for `for_each` checks).
+    """
+
+    base_dir: Path
+    collector: ErrorCollector
+    span_of: Callable[[tuple[Any, ...]], Span | None]
+    key_span_of: Callable[[tuple[Any, ...]], Span | None]
+    compile_expression: Callable[[str, tuple[Any, ...]], Expression | None]
+    template_names: frozenset[str] = frozenset({"env", "vars"})
+    source_names: frozenset[str] = frozenset()
+
+    def error(
+        self, message: str, path: tuple[Any, ...], *, hint: str | None = None,
+        expression: str | None = None,
+    ) -> None:
+        """Report a mistake at a document path."""
+        self.collector.add(
+            MappingError(message, self.span_of(path), hint=hint, expression=expression,
+                         path=_json_path(path))
+        )
+
+    def template(
+        self, text: str, path: tuple[Any, ...], extra_names: Iterable[str] = ()
+    ) -> Template:
+        """Compile a configuration string; a mistake is reported and a constant returned."""
+        span = self.span_of(path)
+        try:
+            return compile_template(str(text), span, self.template_names | set(extra_names))
+        except MappingError as e:
+            e.path = _json_path(path)
+            self.collector.add(e)
+            return Template(str(text), span)
+
+    def expression(self, text: str, path: tuple[Any, ...]) -> Expression | None:
+        """Compile a JMESPath expression at a document path; None (and an error) when invalid."""
+        return self.compile_expression(text, path)
+
+
+@dataclass
+class ReadContext:
+    """What a source may use while reading: the template context and the other sources' records.
+
+    Attributes:
+        render_context: `env` and `vars` for configuration strings.
+        records_of: the records of another (already read) source, by name.
+        warnings: where non-fatal findings go.
+        options: run options a source may honour (e.g. `http_concurrency` overrides).
+    """
+
+    render_context: Mapping[str, Any]
+    records_of: Callable[[str], list[Record]]
+    warnings: list[Warning_] = field(default_factory=list)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def warn(self, message: str, ref: RowRef | None = None) -> None:
+        """Record a non-fatal finding about the data."""
+        self.warnings.append(Warning_(message, ref=ref))
+
+
+SourceFactory = Callable[[str, Mapping[str, Any], PlanContext], SourcePlan]
+
+SOURCE_KINDS: dict[str, SourceFactory] = {}
+
+
+def register_source_kind(kind: str, factory: SourceFactory) -> None:
+    """Register a source kind under the mapping key that selects it.
+
+    Raises:
+        ValueError: the kind is already registered.
+    """
+    if kind in SOURCE_KINDS:
+        raise ValueError(f"source kind `{kind}` is already registered")
+    SOURCE_KINDS[kind] = factory
+
+
+def _json_path(path: tuple[Any, ...]) -> str:
+    out = "$"
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _load_builtin_kinds() -> None:
+    # Imported for their registration side effect; kept last so the registry exists first.
+    from . import csv_source, json_source  # noqa: F401
+
+    for optional in ("http", "sql_source"):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as e:
+            if e.name not in (f"{__name__}.{optional}",):
+                raise
+
+
+_load_builtin_kinds()
