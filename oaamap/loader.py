@@ -1,0 +1,175 @@
+"""Stage 1: YAML text -> Document (the data plus the position of every key and value)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MappingError, MappingErrors, Span
+
+__all__ = ["Document", "NodeInfo", "load", "load_text"]
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """Where a value sits: 1-based line/column of the value and of its key, and its YAML style.
+
+    `style` is the scalar style: None (plain), `'` or `"` (quoted), `|` or `>` (block).
+    """
+
+    line: int
+    column: int
+    key_line: int
+    key_column: int
+    style: str | None = None
+    multiline: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed mapping file: the data and a position index by document path."""
+
+    file: str
+    data: Any
+    positions: dict[Path_, NodeInfo] = field(repr=False)
+    lines: tuple[str, ...] = field(repr=False, default=())
+
+    def _text(self, line: int) -> str:
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+
+    def span(self, path: Path_, length: int = 1) -> Span | None:
+        """The Span of the value at `path`, or of its nearest located ancestor."""
+        info = self._nearest(path)
+        if info is None:
+            return None
+        return Span(self.file, info.line, info.column, length, self._text(info.line))
+
+    def key_span(self, path: Path_) -> Span | None:
+        """The Span of the key at `path` (for unexpected or duplicate keys)."""
+        info = self._nearest(path)
+        if info is None:
+            return None
+        length = len(str(path[-1])) if path else 1
+        return Span(self.file, info.key_line, info.key_column, length, self._text(info.key_line))
+
+    def expression_span(self, path: Path_, position: int, length: int = 1) -> Span | None:
+        """The Span of character `position` of the scalar at `path` (a JMESPath error).
+
+        Plain single-line scalars map directly, quoted ones skip the quote; block and multi-line
+        scalars point at the scalar's start.
+        """
+        info = self._nearest(path)
+        if info is None:
+            return None
+        text = self._text(info.line)
+        if info.multiline or info.style in ("|", ">"):
+            return Span(self.file, info.line, info.column, 1, text)
+        offset = position + (1 if info.style in ("'", '"') else 0)
+        return Span(self.file, info.line, info.column + offset, length, text)
+
+    def _nearest(self, path: Path_) -> NodeInfo | None:
+        for end in range(len(path), -1, -1):
+            info = self.positions.get(tuple(path[:end]))
+            if info is not None:
+                return info
+        return None
+
+
+def _index(node: yaml.Node, path: Path_, key_mark: yaml.Mark | None,
+           out: dict[Path_, NodeInfo], errors: list[MappingError], file: str,
+           lines: list[str]) -> None:
+    start = node.start_mark
+    key = key_mark or start
+    style = node.style if isinstance(node, yaml.ScalarNode) else None
+    multiline = node.end_mark.line != start.line if isinstance(node, yaml.ScalarNode) else False
+    out[path] = NodeInfo(start.line + 1, start.column + 1, key.line + 1, key.column + 1,
+                         style, multiline)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            name = key_node.value
+            if name in seen:
+                first = seen[name]
+                errors.append(MappingError(
+                    f"duplicate key `{name}` (first defined at line {first.line + 1}; "
+                    "YAML would silently keep only the last one)",
+                    Span(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                         len(str(name)), lines[key_node.start_mark.line]
+                         if key_node.start_mark.line < len(lines) else "")))
+            seen[name] = key_node.start_mark
+            _index(value_node, (*path, name), key_node.start_mark, out, errors, file, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index(item, (*path, i), None, out, errors, file, lines)
+
+
+def load_text(text: str, file: str = "<mapping>") -> Document:
+    """Parse mapping text into a Document.
+
+    Raises:
+        MappingErrors: the YAML is malformed, or a key is repeated in one mapping.
+
+    Example:
+        >>> load_text("oaamap: 1\\ntemplate: hris\\n").span(("template",)).line
+        2
+    """
+    lines = text.splitlines()
+    loader = yaml.SafeLoader(text)
+    loader.name = file
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        span = None
+        if mark is not None:
+            span = Span(file, mark.line + 1, mark.column + 1, 1,
+                        lines[mark.line] if mark.line < len(lines) else "")
+        raise MappingErrors([MappingError(f"invalid YAML: {e.problem or e}", span)], file) from e
+    except yaml.YAMLError as e:
+        raise MappingErrors([MappingError(f"invalid YAML: {e}", None)], file) from e
+    finally:
+        loader.dispose()
+    positions: dict[Path_, NodeInfo] = {}
+    errors: list[MappingError] = []
+    if node is not None:
+        _index(node, (), None, positions, errors, file, lines)
+    if errors:
+        raise MappingErrors(errors, file)
+    return Document(file, data, positions, tuple(lines))
+
+
+def load(path: Path | str) -> Document:
+    """Read and parse a mapping file.
+
+    Raises:
+        MappingErrors: the file cannot be read or is not valid YAML.
+    """
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise MappingErrors([MappingError(f"cannot read the mapping file: {e.strerror}")],
+                            shown) from e
+    except UnicodeDecodeError as e:
+        raise MappingErrors([MappingError(f"the mapping file is not UTF-8: {e}")], shown) from e
+    return load_text(text, shown)
+
+
+def walk(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+    """Every (path, value) pair of a document, depth first."""
+    yield path, data
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from walk(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from walk(v, (*path, i))

@@ -1,0 +1,259 @@
+"""Stage 2: the mapping document against the mapping-language JSON Schema, every violation located.
+
+The schema is generated from the vocabulary in `language.py` (`build_mapping_schema`) and shipped as
+`schemas/oaamap.schema.json`, which `oaamap schema` prints for editors; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import MappingError
+from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
+from .loader import Document
+
+__all__ = ["build_mapping_schema", "mapping_schema", "validate_document"]
+
+EXPR = {"type": "string", "minLength": 1, "description": "a JMESPath expression over the record"}
+_SCALAR = {"type": ["string", "number", "boolean"]}
+_JSON_ID = "https://oaamap.dev/schemas/oaamap.schema.json"
+
+
+def _field_schema(spec: FieldSpec) -> dict[str, Any]:
+    doc = {"description": spec.doc} if spec.doc else {}
+    if spec.kind in ("str", "timestamp", "enum", "ref"):
+        body: dict[str, Any] = {"type": ["string", "number"]}
+    elif spec.kind == "bool":
+        body = {"type": ["boolean", "string"]}
+    elif spec.kind in ("str_list", "enum_list", "ref_list"):
+        body = {"anyOf": [{"type": "string"}, {"type": "array", "items": _SCALAR}]}
+    elif spec.kind == "objects":
+        member = {"type": "object", "properties": {m: {} for m in spec.members},
+                  "additionalProperties": False}
+        body = {"anyOf": [{"type": "string"}, {"type": "array", "items": member}]}
+    elif spec.kind == "object":
+        body = {"anyOf": [{"type": "string"}, {
+            "type": "object", "properties": {m: _SCALAR for m in spec.members},
+            "additionalProperties": False}]}
+    elif spec.kind == "properties":
+        body = {"$ref": "#/$defs/properties"}
+    else:
+        body = {"$ref": "#/$defs/tags"}
+    return {**body, **doc}
+
+
+def _section_schema(section: SectionSpec) -> dict[str, Any]:
+    props = {key: _field_schema(spec) for key, spec in section.fields.items()}
+    rule: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                            "description": section.doc}
+    if section.single:
+        rule["properties"] = props
+        rule["required"] = [k for k, s in section.fields.items() if s.required]
+        return rule
+    rule["properties"] = {
+        "from": {"type": "string", "minLength": 1,
+                 "description": "the source whose records this rule runs over (derived rule)"},
+        "where": {**EXPR, "description": "keep the record only when this is truthy"},
+        "each": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                 "additionalProperties": EXPR,
+                 "description": "run once per element of a list: {NAME: EXPR}"},
+        **props,
+    }
+    return {"type": "array", "items": rule, "description": section.doc}
+
+
+def _source_defs() -> dict[str, Any]:
+    text = {"type": "string", "minLength": 1}
+    str_map = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+    return {
+        "csv_source": {"type": "object", "additionalProperties": False, "properties": {
+            "csv": {**text, "description": "path to the CSV file (Jinja)"},
+            "delimiter": text, "quotechar": text, "encoding": text,
+            "null_values": {"type": "array", "items": {"type": "string"}}}},
+        "json_source": {"type": "object", "additionalProperties": False, "properties": {
+            "json": {**text, "description": "path to the JSON or JSON Lines file (Jinja)"},
+            "records": EXPR, "lines": {"type": "boolean"}, "encoding": text}},
+        "http_source": {"type": "object", "additionalProperties": False, "properties": {
+            "http": {"type": "object", "properties": {
+                "url": text, "method": {"enum": ["GET", "POST", "get", "post"]},
+                "headers": str_map, "params": str_map, "body": {},
+                "auth": {"type": "object"}, "records": EXPR,
+                "paginate": {"type": ["object", "null"]},
+                "for_each": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                             "additionalProperties": {"type": "string"}},
+                "concurrency": {"type": "integer", "minimum": 1},
+                "timeout": {"type": "number", "exclusiveMinimum": 0},
+                "retries": {"type": "integer", "minimum": 0},
+                "max_pages": {"type": "integer", "minimum": 1}},
+                "required": ["url"]}}},
+        "sql_source": {"type": "object", "additionalProperties": False, "properties": {
+            "sql": {"type": "object", "properties": {
+                "url": text, "query": text, "params": {"type": "object"},
+                "batch_size": {"type": "integer", "minimum": 1}},
+                "required": ["url", "query"]}}},
+    }
+
+
+def _source_schema() -> dict[str, Any]:
+    kinds = ("csv", "json", "http", "sql")
+    return {
+        "type": "object",
+        "x-oaamap-message": "a source needs exactly one of `csv`, `json`, `http`, `sql`",
+        "anyOf": [{"required": [k]} for k in kinds],
+        "allOf": [{"if": {"required": [k]}, "then": {"$ref": f"#/$defs/{k}_source"}}
+                  for k in kinds],
+    }
+
+
+def _common_defs() -> dict[str, Any]:
+    typed = {"type": "object", "additionalProperties": False, "required": ["value"],
+             "properties": {"value": {}, "type": {"enum": list(PROPERTY_TYPES)}}}
+    return {
+        "properties": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z][a-z_]*$"},
+            "additionalProperties": {"anyOf": [
+                {"type": ["string", "number", "boolean", "array"]}, typed]},
+            "description": "custom properties: {name: EXPR} or {name: {value: EXPR, type: T}}",
+        },
+        "tags": {"anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {
+                "type": "object", "required": ["key"], "additionalProperties": False,
+                "properties": {"key": {"type": "string", "minLength": 1},
+                               "value": {"type": ["string", "number", "boolean"]}}}}]},
+        "source": _source_schema(),
+        **_source_defs(),
+    }
+
+
+def _template_branch(name: str) -> dict[str, Any]:
+    spec = TEMPLATES[name]
+    return {"if": {"properties": {"template": {"const": name}}, "required": ["template"]},
+            "then": {"properties": {s: _section_schema(sec) for s, sec in spec.sections.items()},
+                     "required": [s for s, sec in spec.sections.items() if sec.single]}}
+
+
+def build_mapping_schema() -> dict[str, Any]:
+    """The JSON Schema of the mapping language, generated from `language.TEMPLATES`."""
+    sections = sorted({s for t in TEMPLATES.values() for s in t.sections})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": _JSON_ID,
+        "title": "oaamap mapping file",
+        "description": "Describes how records become one Veza OAA payload (one template, "
+                       "one provider, one data source).",
+        "type": "object",
+        "required": ["oaamap", "template", "provider", "data_source"],
+        "properties": {
+            "oaamap": {"const": 1, "description": "language version"},
+            "template": {"enum": list(TEMPLATES)},
+            "provider": {"anyOf": [{"type": "string", "minLength": 1}, {
+                "type": "object", "required": ["name"], "additionalProperties": False,
+                "properties": {"name": {"type": "string", "minLength": 1},
+                               "icon": {"type": "string", "minLength": 1}}}]},
+            "data_source": {"type": "string", "minLength": 1},
+            "vars": {"type": "object", "additionalProperties": {
+                "type": ["string", "number", "boolean"]}},
+            "sources": {"type": "object", "additionalProperties": {"$ref": "#/$defs/source"}},
+            **{s: {} for s in sections},
+        },
+        "additionalProperties": False,
+        "allOf": [_template_branch(t) for t in TEMPLATES],
+        "$defs": _common_defs(),
+    }
+
+
+@lru_cache(maxsize=1)
+def mapping_schema() -> dict[str, Any]:
+    """The shipped mapping-language schema (package data)."""
+    text = resources.files("oaamap").joinpath("schemas/oaamap.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(mapping_schema())
+
+
+def _describe(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
+
+
+def _container_name(path: tuple[Any, ...]) -> str:
+    if not path:
+        return "the mapping"
+    if isinstance(path[-1], int):
+        parent = path[-2] if len(path) > 1 else ""
+        return f"`{parent}` rule #{path[-1] + 1}"
+    return f"`{path[-1]}`"
+
+
+def _convert(error: ValidationError, doc: Document) -> list[MappingError]:
+    path = tuple(error.absolute_path)
+    where = error.json_path
+    at = doc.key_span(path) if path and isinstance(error.instance, dict) else doc.span(path)
+    custom = error.schema.get("x-oaamap-message") if isinstance(error.schema, dict) else None
+    if custom:
+        return [MappingError(custom, at, path=where)]
+    if "propertyNames" in error.schema_path:
+        return [MappingError(
+            f"property name `{error.instance}` is invalid: Veza allows lower-case letters and "
+            "`_`, starting with a letter (^[a-z][a-z_]*$)", doc.key_span((*path, error.instance)),
+            path=where)]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        out = []
+        for key in sorted(set(error.instance) - set(allowed), key=str):
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            out.append(MappingError(
+                f"unexpected key `{key}` in {_container_name(path)}",
+                doc.key_span((*path, key)), path=where,
+                hint=f"did you mean `{close[0]}`?" if close else
+                f"expected one of: {', '.join(allowed)}"))
+        return out
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        return _convert(best_match(error.context), doc)
+    if error.validator == "required":
+        return [MappingError(f"{error.message.replace(chr(39), '`')} in {_container_name(path)}",
+                             at, path=where)]
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return [MappingError(f"expected {wanted}, got {_describe(error.instance)}",
+                             doc.span(path), path=where)]
+    if error.validator == "minLength":
+        return [MappingError("must not be empty", doc.span(path), path=where)]
+    if error.validator == "pattern" and path and path[-1] is not None:
+        return [MappingError(f"`{error.instance}` does not match {error.validator_value}",
+                             doc.span(path), path=where)]
+    return [MappingError(error.message, doc.span(path), path=where)]
+
+
+def validate_document(doc: Document) -> list[MappingError]:
+    """Every schema violation of a mapping document, each located at `file:line:col`.
+
+    Example:
+        >>> from .loader import load_text
+        >>> [str(e) for e in validate_document(load_text("oaamap: 1", "m.yaml"))][0]
+        'm.yaml:1:1: error: `template` is a required property'
+    """
+    if not isinstance(doc.data, dict):
+        return [MappingError("a mapping file must be a YAML mapping (key: value pairs)",
+                             doc.span(()))]
+    errors = sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
+    out: list[MappingError] = []
+    for error in errors:
+        for converted in _convert(error, doc):
+            if not any(str(converted) == str(o) for o in out):
+                out.append(converted)
+    return out
