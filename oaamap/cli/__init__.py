@@ -120,8 +120,7 @@ def _load_commands() -> None:
         return
     from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
 
-    try:
+    import importlib.util
+
+    if importlib.util.find_spec(f"{__name__}.veza") is not None:
         from . import veza as _veza  # noqa: F401  (registers run, push, emulator)
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.veza":
-            raise

@@ -1,0 +1,392 @@
+"""Stage 6: RuleRows -> EntitySet. Merges entities by case-insensitive identifier, collects grants.
+
+Merging follows Veza's CSV semantics on purpose: list fields are unioned in first-seen order, a scalar
+keeps its first non-null value, and a later different value is a warning naming both rows (an error
+with `strict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DataError, PayloadError, RowRef, Warning_
+from .evaluate import identifier_key
+from .language import TEMPLATES, SectionSpec
+from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow
+
+__all__ = ["Builder"]
+
+GRANT_IDENTITIES = {"user": ("users", "local_user"), "group": ("groups", "local_group"),
+                    "idp": (None, "idp"), "access_cred": ("access_creds", "local_access_creds")}
+IDENTITY_ORDER = ("local_user", "local_group", "idp", "local_access_creds")
+MAX_CONFLICT_WARNINGS = 20
+_LIST_KINDS = frozenset({"str_list", "ref_list", "enum_list", "objects"})
+
+
+class _Draft:
+    """An entity being merged (mutable until `Builder.finish`)."""
+
+    __slots__ = ("key", "properties", "ref", "rule", "tags", "values")
+
+    def __init__(self, key: str, row: RuleRow) -> None:
+        self.key = key
+        self.values: dict[str, Any] = {}
+        self.properties: dict[str, Any] = {}
+        self.tags: dict[tuple[str, str], None] = {}
+        self.ref = row.ref
+        self.rule = row.rule
+
+
+class _Grants:
+    """One identity's grants being collected: app permissions, resource permissions, roles."""
+
+    __slots__ = ("app", "identity", "kind", "ref", "resources", "roles")
+
+    def __init__(self, identity: str, kind: str, ref: RowRef | None) -> None:
+        self.identity = identity
+        self.kind = kind
+        self.ref = ref
+        self.app: dict[str, str] = {}
+        self.resources: dict[str, tuple[str, dict[str, str]]] = {}
+        self.roles: dict[str, list[Any]] = {}
+
+
+def _dedupe_key(item: Any) -> Any:
+    if isinstance(item, dict):
+        return tuple(sorted((k, str(v)) for k, v in item.items() if k != "primary"))
+    return item
+
+
+@dataclass
+class Builder:
+    """Consumes rule rows in order and produces the EntitySet.
+
+    Attributes:
+        template: the mapping's template.
+        strict: a conflicting value is an error instead of a warning.
+    """
+
+    template: str
+    strict: bool = False
+    drafts: dict[str, dict[str, _Draft]] = field(default_factory=dict)
+    grants: dict[tuple[str, str], _Grants] = field(default_factory=dict)
+    assignments: list[RuleRow] = field(default_factory=list)
+    declared_types: dict[tuple[str, str], str] = field(default_factory=dict)
+    seen_types: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    type_order: dict[tuple[str, str], None] = field(default_factory=dict)
+    warnings: list[Warning_] = field(default_factory=list)
+    errors: list[DataError] = field(default_factory=list)
+    header: Entity | None = None
+    conflicts: int = 0
+
+    def __post_init__(self) -> None:
+        self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
+        for name, section in self.sections.items():
+            if not section.single and name not in ("grants", "app_assignments"):
+                self.drafts[name] = {}
+
+    def add_all(self, rows: Iterable[RuleRow]) -> None:
+        """Merge every row (the stage-5 stream)."""
+        add = self.add
+        for row in rows:
+            add(row)
+
+    def add(self, row: RuleRow) -> None:
+        """Merge one row into the entity it identifies (or record its grant)."""
+        section = row.rule.section
+        if section == "grants":
+            self._grant(row)
+        elif section == "app_assignments":
+            self.assignments.append(row)
+        elif self.sections[section].single:
+            self.header = self._entity(section, _Draft("", row), row)
+        else:
+            self._merge(section, row)
+
+    def _merge(self, section: str, row: RuleRow) -> None:
+        values = row.values
+        key = str(values[identifier_key(row.rule)])
+        lower = key.lower()
+        drafts = self.drafts[section]
+        draft = drafts.get(lower)
+        if draft is None:
+            draft = drafts[lower] = _Draft(key, row)
+        specs = self.sections[section].fields
+        for name, value in values.items():
+            if specs[name].kind in _LIST_KINDS:
+                self._union(draft, name, value)
+            else:
+                self._scalar(draft, name, value, row, section)
+        self._merge_properties(draft, row, self._scope(section, draft))
+        for tag in row.tags:
+            draft.tags[tag] = None
+        roles = values.get("roles") if section in ("users", "groups") else None
+        if roles:
+            kind = "local_user" if section == "users" else "local_group"
+            for role in roles:
+                self._role(self._grants_of(kind, draft.key, row.ref), role, [], True, {})
+
+    def _union(self, draft: _Draft, name: str, value: list[Any]) -> None:
+        current = draft.values.get(name)
+        if current is None:
+            draft.values[name] = list(value)
+            return
+        seen = {_dedupe_key(v) for v in current}
+        for item in value:
+            k = _dedupe_key(item)
+            if k not in seen:
+                seen.add(k)
+                current.append(item)
+
+    def _scalar(self, draft: _Draft, name: str, value: Any, row: RuleRow, section: str) -> None:
+        current = draft.values.get(name)
+        if current is None:
+            draft.values[name] = value
+        elif current != value and not (isinstance(value, str) and isinstance(current, str)
+                                       and name in ("id", "identity", "name")
+                                       and current.lower() == value.lower()):
+            self._conflict(section, draft, name, current, value, row)
+
+    def _conflict(self, section: str, draft: _Draft, name: str, first: Any, later: Any,
+                  row: RuleRow) -> None:
+        self.conflicts += 1
+        message = (f"{section} `{draft.key}`: `{name}` is `{first}` (from "
+                   f"{draft.ref or draft.rule.label}) but `{later}` here; the first value is kept")
+        if self.strict:
+            self.errors.append(DataError(message, row.ref))
+        elif self.conflicts <= MAX_CONFLICT_WARNINGS:
+            self.warnings.append(Warning_(message, ref=row.ref))
+
+    def _scope(self, section: str, draft: _Draft) -> str:
+        if section == "resources":
+            return f"resources:{draft.values.get('type', '')}"
+        return section
+
+    def _merge_properties(self, draft: _Draft, row: RuleRow, scope: str) -> None:
+        declared = {p.name: p.type for p in row.rule.properties if p.type}
+        for name, value in row.properties.items():
+            self._type_seen(scope, name, value, declared.get(name))
+            current = draft.properties.get(name)
+            if current is None:
+                draft.properties[name] = value
+            elif current != value:
+                self._conflict(row.rule.section, draft, f"properties.{name}", current, value, row)
+
+    def _type_seen(self, scope: str, name: str, value: Any, declared: str | None) -> None:
+        key = (scope, name)
+        self.type_order[key] = None
+        if declared is not None:
+            self.declared_types.setdefault(key, declared)
+            return
+        kind = ("BOOLEAN" if isinstance(value, bool) else "NUMBER" if isinstance(value, int | float)
+                else "STRING_LIST" if isinstance(value, list) else "STRING")
+        self.seen_types.setdefault(key, set()).add(kind)
+
+    # -- grants ----------------------------------------------------------------------------
+
+    def _grants_of(self, kind: str, identity: str, ref: RowRef | None) -> _Grants:
+        key = (kind, identity.lower())
+        grants = self.grants.get(key)
+        if grants is None:
+            grants = self.grants[key] = _Grants(identity, kind, ref)
+        return grants
+
+    def _grant(self, row: RuleRow) -> None:
+        values = row.values
+        holder = next(k for k in GRANT_IDENTITIES if k in values)
+        grants = self._grants_of(GRANT_IDENTITIES[holder][1], values[holder], row.ref)
+        resources = values.get("resources") or []
+        apply = values.get("apply_to_application")
+        if not resources and apply is False:
+            self.warnings.append(Warning_(
+                "grant applies to neither the application nor any resource; it grants nothing",
+                ref=row.ref))
+            return
+        if "role" in values:
+            for name, value in row.properties.items():
+                self._type_seen("role_assignments", name, value,
+                                next((p.type for p in row.rule.properties if p.name == name),
+                                     None))
+            self._role(grants, values["role"], resources, True if not resources else apply,
+                       row.properties)
+        elif "permission" in values:
+            self._permission(grants, values["permission"], resources, apply)
+
+    def _role(self, grants: _Grants, role: str, resources: list[str], apply: bool | None,
+              properties: Mapping[str, Any]) -> None:
+        entry = grants.roles.get(role.lower())
+        if entry is None:
+            grants.roles[role.lower()] = [role, apply, {r.lower(): r for r in resources},
+                                          dict(properties)]
+            return
+        if apply is not None:
+            entry[1] = apply
+        targets = entry[2]
+        for r in resources:
+            targets.setdefault(r.lower(), r)
+        entry[3].update(properties)
+
+    def _permission(self, grants: _Grants, permission: str, resources: list[str],
+                    apply: bool | None) -> None:
+        lower = permission.lower()
+        if not resources or apply:
+            grants.app.setdefault(lower, permission)
+        if resources:
+            entry = grants.resources.get(lower)
+            if entry is None:
+                entry = grants.resources[lower] = (permission, {})
+            for r in resources:
+                entry[1].setdefault(r.lower(), r)
+
+    # -- finish ----------------------------------------------------------------------------
+
+    def finish(self, records: Mapping[str, int], skipped: int) -> EntitySet:
+        """Freeze the drafts into the EntitySet (ids, resource keys, grants order, types)."""
+        self._attach_assignments()
+        self._link_access_creds()
+        sections = {name: tuple(self._entity(name, d) for d in drafts.values())
+                    for name, drafts in self.drafts.items()}
+        uses_ids = self._uses_ids(sections)
+        resource_keys = _resource_keys(sections.get("resources", ()), uses_ids.get("resources"))
+        return EntitySet(
+            template=self.template, header=self.header or _empty_header(self.template),
+            sections=sections, grants=self._identity_grants(sections, resource_keys),
+            property_types=self._property_types(), resource_keys=resource_keys,
+            uses_ids=uses_ids, records=dict(records), skipped=skipped,
+            problems=tuple(self._dangling_grants(sections)))
+
+    def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
+        if row is not None:
+            draft.values = dict(row.values)
+            draft.properties = dict(row.properties)
+            for name, value in row.properties.items():
+                declared = next((p.type for p in row.rule.properties if p.name == name), None)
+                self._type_seen(section, name, value, declared)
+            draft.tags = dict.fromkeys(row.tags)
+        return Entity(section, draft.key, draft.values, draft.properties, tuple(draft.tags),
+                      draft.ref, draft.rule.span)
+
+    def _attach_assignments(self) -> None:
+        for row in self.assignments:
+            values = row.values
+            holder = "user" if "user" in values else "group"
+            draft = self.drafts[f"{holder}s"].get(values[holder].lower())
+            if draft is None:
+                self.errors.append(DataError(
+                    f"app assignment `{values.get('id')}` names {holder} `{values[holder]}` "
+                    f"that no `{holder}s` rule defines", row.ref))
+                continue
+            for name, value in row.properties.items():
+                self._type_seen("app_assignments", name, value, None)
+            assignment = {"id": values["id"], "name": values["name"], "app_id": values["app_id"],
+                          "custom_properties": dict(row.properties)}
+            current = draft.values.setdefault("app_assignments", [])
+            if all(a["id"] != assignment["id"] for a in current):
+                current.append(assignment)
+
+    def _link_access_creds(self) -> None:
+        users = self.drafts.get("users", {})
+        for cred in self.drafts.get("access_creds", {}).values():
+            owner = cred.values.get("user")
+            user = users.get(str(owner).lower()) if owner is not None else None
+            if user is not None:
+                self._union(user, "access_creds", [cred.key])
+
+    def _uses_ids(self, sections: Mapping[str, tuple[Entity, ...]]) -> dict[str, bool]:
+        if self.template != "application":
+            return {}
+        identities = any("id" in e.values for s in ("users", "groups", "roles")
+                         for e in sections.get(s, ()))
+        return {"users": identities, "groups": identities, "roles": identities,
+                "resources": any("id" in e.values for e in sections.get("resources", ()))}
+
+    def _property_types(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for scope, name in self.type_order:
+            declared = self.declared_types.get((scope, name))
+            kinds = self.seen_types.get((scope, name), set())
+            out.setdefault(scope, {})[name] = declared or (
+                next(iter(kinds)) if len(kinds) == 1 else "STRING")
+        return out
+
+    def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
+                         resource_keys: Mapping[str, str]) -> tuple[IdentityGrants, ...]:
+        order: list[tuple[str, str]] = []
+        for section, kind in (("users", "local_user"), ("groups", "local_group")):
+            order += [(kind, e.key.lower()) for e in sections.get(section, ())]
+        order += [k for k in self.grants if k[0] == "idp"]
+        order += [("local_access_creds", e.key.lower()) for e in sections.get("access_creds", ())]
+        identifiers = _identifiers(sections)
+        out = []
+        for key in order:
+            grants = self.grants.get(key)
+            if grants is None:
+                continue
+            identity = identifiers.get(key, grants.identity)
+            out.append(_freeze_grants(grants, identity, resource_keys))
+        return tuple(g for g in out if g.app_permissions or g.resource_permissions
+                     or g.role_assignments)
+
+    def _dangling_grants(self, sections: Mapping[str, tuple[Entity, ...]]) -> list[PayloadError]:
+        known = _identifiers(sections)
+        out = []
+        for (kind, lower), grants in self.grants.items():
+            if kind != "idp" and (kind, lower) not in known:
+                section = next(s for s, k in GRANT_IDENTITIES.values() if k == kind)
+                out.append(PayloadError(
+                    f"a grant names {kind.replace('local_', '')} `{grants.identity}` that no "
+                    f"`{section}` rule defines", "/identity_to_permissions", grants.ref))
+        return out
+
+
+def _identifiers(sections: Mapping[str, tuple[Entity, ...]]) -> dict[tuple[str, str], str]:
+    out = {}
+    for section, kind in (("users", "local_user"), ("groups", "local_group"),
+                          ("access_creds", "local_access_creds")):
+        for entity in sections.get(section, ()):
+            out[(kind, entity.key.lower())] = entity.key
+    return out
+
+
+def _freeze_grants(grants: _Grants, identity: str,
+                   resource_keys: Mapping[str, str]) -> IdentityGrants:
+    def keys(targets: Mapping[str, str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(resource_keys.get(lower, raw) for lower, raw in
+                                   targets.items()))
+
+    roles = tuple(
+        RoleAssignment(name, apply, keys(targets), props)
+        for name, apply, targets, props in grants.roles.values() if apply or targets)
+    return IdentityGrants(
+        identity, grants.kind, tuple(grants.app.values()),
+        tuple((name, keys(targets)) for name, targets in grants.resources.values()),
+        roles, grants.ref)
+
+
+def _resource_keys(resources: tuple[Entity, ...], uses_ids: bool | None) -> dict[str, str]:
+    by_key = {e.key.lower(): e for e in resources}
+    out: dict[str, str] = {}
+
+    def path(entity: Entity, depth: int) -> str:
+        lower = entity.key.lower()
+        if lower in out:
+            return out[lower]
+        own = str(entity.values.get("id") or entity.values["name"]) if uses_ids else \
+            str(entity.values["name"])
+        parent = by_key.get(str(entity.values.get("parent", "")).lower())
+        if parent is None or depth > len(by_key):
+            out[lower] = own
+        else:
+            out[lower] = f"{path(parent, depth + 1)}.{own}"
+        return out[lower]
+
+    for entity in resources:
+        path(entity, 0)
+    return out
+
+
+def _empty_header(template: str) -> Entity:
+    return Entity(next(n for n, s in TEMPLATES[template].sections.items() if s.single), "", {},
+                  {}, (), None, None)

@@ -1,0 +1,256 @@
+"""Stage 8: the payload against its JSON Schema and Veza's rules, every violation with its source row.
+
+Checked before anything leaves the machine: the template's payload schema; lengths (names and ids at
+most 512 characters, other strings at most 4096); property names and values of the declared type;
+tag characters; RFC 3339 timestamps; references to groups, roles, permissions, resources, managers,
+departments and apps that exist; no cycles in nested groups or roles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .errors import PayloadError, RowRef
+from .expressions import RFC3339
+from .language import TEMPLATES
+from .model import Entity, EntitySet
+
+__all__ = ["check_payload"]
+
+MAX_NAME = 512
+MAX_TEXT = 4096
+MAX_REPORTED = 1000
+NAME_FIELDS = frozenset({"id", "name", "identity", "key", "external_id", "employee_number"})
+PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
+TAG_KEY = re.compile(r"^[\w\d_]+$")
+TAG_VALUE = re.compile(r"^[\w\d\s_,@\.-]*$")
+TYPE_CHECKS = {
+    "STRING": lambda v: isinstance(v, str),
+    "NUMBER": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "BOOLEAN": lambda v: isinstance(v, bool),
+    "STRING_LIST": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "TIMESTAMP": lambda v: isinstance(v, str) and RFC3339.match(v) is not None,
+}
+# Payload list that holds each section's entities (for JSON pointers).
+POINTERS = {
+    "application": {"users": "/applications/0/local_users", "groups": "/applications/0/local_groups",
+                    "roles": "/applications/0/local_roles",
+                    "access_creds": "/applications/0/local_access_creds",
+                    "resources": "/applications/0/resources", "permissions": "/permissions"},
+    "identity_provider": {"users": "/users", "groups": "/groups", "apps": "/apps"},
+    "hris": {"employees": "/employees", "groups": "/groups"},
+}
+
+
+def _pointer(es: EntitySet, section: str, index: int) -> str:
+    base = POINTERS[es.template].get(section, f"/{section}")
+    return f"{base}/{index}"
+
+
+def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, key)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, k)
+
+
+def _check_strings(entity: Entity, pointer: str) -> Iterator[PayloadError]:
+    for key, text in _strings(entity.values, ""):
+        limit = MAX_NAME if key in NAME_FIELDS else MAX_TEXT
+        if len(text) > limit:
+            yield PayloadError(f"`{key or 'value'}` of {entity.section} `{entity.key[:60]}` is "
+                               f"{len(text)} characters long; Veza accepts at most {limit}",
+                               pointer, entity.ref)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            yield PayloadError(f"`{key}` of {entity.section} `{entity.key[:60]}` is not valid "
+                               "UTF-8", pointer, entity.ref)
+
+
+def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[str, str]],
+                      pointer: str) -> Iterator[PayloadError]:
+    declared = types.get(scope, {})
+    for name, value in entity.properties.items():
+        if not PROPERTY_NAME.match(name):
+            yield PayloadError(f"property name `{name}` is invalid (^[a-z][a-z_]*$)", pointer,
+                               entity.ref)
+        kind = declared.get(name)
+        if kind and not TYPE_CHECKS[kind](value):
+            yield PayloadError(f"property `{name}` of {entity.section} `{entity.key}` is "
+                               f"declared {kind} but is `{value}`", pointer, entity.ref)
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            yield PayloadError(f"property `{name}` is longer than {MAX_TEXT} characters",
+                               pointer, entity.ref)
+
+
+def _check_tags(entity: Entity, pointer: str) -> Iterator[PayloadError]:
+    for key, value in entity.tags:
+        if not TAG_KEY.match(key):
+            yield PayloadError(f"tag key `{key}` has characters Veza rejects (letters, digits, "
+                               "`_`)", pointer, entity.ref)
+        if value and not TAG_VALUE.match(value):
+            yield PayloadError(f"tag value `{value}` has characters Veza rejects (letters, "
+                               "digits, spaces and `_ , @ . -`)", pointer, entity.ref)
+
+
+def _check_timestamps(entity: Entity, pointer: str) -> Iterator[PayloadError]:
+    fields = TEMPLATES[_template_of(entity)].sections[entity.section].fields
+    for key, value in entity.values.items():
+        spec = fields.get(key)
+        if spec is not None and spec.kind == "timestamp" and not RFC3339.match(str(value)):
+            yield PayloadError(f"`{key}` of {entity.section} `{entity.key}` is `{value}`, not an "
+                               "RFC 3339 timestamp", pointer, entity.ref)
+
+
+_SECTION_TEMPLATE: dict[str, str] = {}
+
+
+def _template_of(entity: Entity) -> str:
+    return _SECTION_TEMPLATE[entity.section]
+
+
+def _references(es: EntitySet) -> Iterator[PayloadError]:
+    spec = TEMPLATES[es.template]
+    keys = {name: {e.key.lower() for e in items} for name, items in es.sections.items()}
+    for section, items in es.sections.items():
+        fields = spec.sections[section].fields
+        for index, entity in enumerate(items):
+            for key, value in entity.values.items():
+                target = fields[key].refers_to if key in fields else None
+                if target is None or fields[key].kind not in ("ref", "ref_list"):
+                    continue
+                for name in value if isinstance(value, list) else [value]:
+                    if str(name).lower() not in keys.get(target, set()):
+                        yield PayloadError(
+                            f"{section} `{entity.key}` names {key} `{name}` but no "
+                            f"`{target}` rule defines it", _pointer(es, section, index),
+                            entity.ref)
+
+
+def _grant_references(es: EntitySet) -> Iterator[PayloadError]:
+    roles = {e.key.lower() for e in es.sections.get("roles", ())}
+    permissions = {e.key.lower() for e in es.sections.get("permissions", ())}
+    resources = set(es.resource_keys.values())
+    for index, grants in enumerate(es.grants):
+        pointer = f"/identity_to_permissions/{index}"
+        who = f"{grants.identity_type} `{grants.identity}`"
+        for name in [*grants.app_permissions, *(p for p, _ in grants.resource_permissions)]:
+            if name.lower() not in permissions:
+                yield PayloadError(f"{who} is granted permission `{name}` that no `permissions` "
+                                   "rule defines", pointer, grants.ref)
+        for ra in grants.role_assignments:
+            if ra.role.lower() not in roles:
+                yield PayloadError(f"{who} is granted role `{ra.role}` that no `roles` rule "
+                                   "defines", pointer, grants.ref)
+        targets = [k for _, keys in grants.resource_permissions for k in keys]
+        targets += [k for ra in grants.role_assignments for k in ra.resources]
+        for key in targets:
+            if key not in resources:
+                yield PayloadError(f"{who} is granted access to resource `{key}` that no "
+                                   "`resources` rule defines", pointer, grants.ref)
+
+
+def _cycles(es: EntitySet, section: str, field_name: str) -> Iterator[PayloadError]:
+    items = es.sections.get(section, ())
+    edges = {e.key.lower(): [str(x).lower() for x in e.values.get(field_name, ())]
+             for e in items}
+    by_key = {e.key.lower(): (i, e) for i, e in enumerate(items)}
+    state: dict[str, int] = {}
+    for start in edges:
+        if state.get(start):
+            continue
+        stack = [(start, iter(edges[start]))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                cycle = [*path[path.index(child):], child]
+                index, entity = by_key[child]
+                names = " -> ".join(by_key[c][1].key for c in cycle)
+                yield PayloadError(f"nested {section} form a cycle: {names}",
+                                   _pointer(es, section, index), entity.ref)
+            elif child in edges and not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(edges[child])))
+
+
+def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
+    header_scope = {"application": "application", "identity_provider": "idp",
+                    "hris": "system"}[es.template]
+    for section in TEMPLATES[es.template].sections:
+        _SECTION_TEMPLATE.setdefault(section, es.template)
+    yield from _check_strings(es.header, "")
+    yield from _check_properties(es.header, header_scope, es.property_types, "")
+    yield from _check_tags(es.header, "")
+    for section, items in es.sections.items():
+        for index, entity in enumerate(items):
+            pointer = _pointer(es, section, index)
+            scope = (f"resources:{entity.values.get('type', '')}" if section == "resources"
+                     else section)
+            yield from _check_strings(entity, pointer)
+            yield from _check_properties(entity, scope, es.property_types, pointer)
+            yield from _check_tags(entity, pointer)
+            yield from _check_timestamps(entity, pointer)
+
+
+def _schema_violations(payload: Mapping[str, Any], es: EntitySet) -> Iterator[PayloadError]:
+    try:
+        from .payload_schema import PayloadValidator
+    except ImportError:  # the validator ships with the package; tolerate a partial checkout
+        return
+    for violation in PayloadValidator(es.template).errors(payload):
+        yield PayloadError(violation.message, violation.pointer, _ref_at(es, violation.pointer))
+
+
+def _ref_at(es: EntitySet, pointer: str) -> RowRef | None:
+    for section, base in POINTERS[es.template].items():
+        if pointer.startswith(base + "/"):
+            index = pointer[len(base) + 1:].split("/", 1)[0]
+            items: Sequence[Entity] = es.sections.get(section, ())
+            if index.isdigit() and int(index) < len(items):
+                return items[int(index)].ref
+    if pointer.startswith("/identity_to_permissions/"):
+        index = pointer.split("/")[2]
+        if index.isdigit() and int(index) < len(es.grants):
+            return es.grants[int(index)].ref
+    return None
+
+
+def check_payload(payload: Mapping[str, Any], entities: EntitySet) -> list[PayloadError]:
+    """Every violation of the payload schema and of Veza's rules (capped at 1,000).
+
+    Returns:
+        The violations, each with a JSON pointer and, where known, the source row.
+    """
+    checks = [_entity_checks(entities), _references(entities)]
+    if entities.template == "application":
+        checks += [_grant_references(entities), _cycles(entities, "groups", "groups"),
+                   _cycles(entities, "roles", "roles")]
+    elif entities.template == "identity_provider":
+        checks.append(_cycles(entities, "groups", "groups"))
+    checks.append(_schema_violations(payload, entities))
+    out: list[PayloadError] = []
+    seen: set[str] = set()
+    for check in checks:
+        for problem in check:
+            text = str(problem)
+            if text not in seen:
+                seen.add(text)
+                out.append(problem)
+            if len(out) >= MAX_REPORTED:
+                return out
+    return out

@@ -1,0 +1,419 @@
+"""Stage 5: (Rule, Record) -> RuleRow. Evaluates expressions, normalises values, reports data errors.
+
+Values are normalised to the field's kind here (a number id becomes a string, a date becomes RFC 3339,
+a single string in a list field becomes a one-element list), so the builder only merges.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jmespath.exceptions
+
+from .errors import DataError, RowRef, Warning_
+from .expressions import _TRUE, _FALSE, FunctionError, _is_false, _text, to_rfc3339
+from .language import IDP_PROVIDER_TYPES, TEMPLATES, FieldSpec
+from .model import Rule, RuleRow
+from .sources import Record
+from .templating import Template
+
+__all__ = ["Evaluation", "identifier_key"]
+
+_SKIP = object()
+
+
+class ValueProblem(ValueError):
+    """A value that does not fit its field; the caller adds the row and the rule."""
+
+
+def _str(value: Any, spec: FieldSpec) -> Any:
+    if type(value) is str:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueProblem(f"expected a string, got {_kind(value)} `{_short(value)}`")
+    return _text(value)
+
+
+def _bool(value: Any, spec: FieldSpec) -> Any:
+    if isinstance(value, bool):
+        return value
+    raise ValueProblem(f"expected a boolean, got {_kind(value)} `{_short(value)}`; "
+                       "convert it with to_bool(...)")
+
+
+def _timestamp(value: Any, spec: FieldSpec) -> Any:
+    try:
+        return to_rfc3339(value)
+    except FunctionError as e:
+        raise ValueProblem(str(e).replace("to_rfc3339: ", "") +
+                           "; convert it with to_rfc3339(value, '<strftime format>')") from e
+
+
+def _enum(value: Any, spec: FieldSpec) -> Any:
+    text = _str(value, spec)
+    if text.lower() not in {c.lower() for c in spec.choices}:
+        raise ValueProblem(f"`{text}` is not one of {', '.join(spec.choices)}")
+    return text
+
+
+def _list(value: Any, spec: FieldSpec) -> Any:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if item is None or item == "":
+            continue
+        text = item if type(item) is str else _str(item, spec)
+        if spec.choices:
+            _enum(text, spec)
+        out.append(text)
+    return out or None
+
+
+def _objects(value: Any, spec: FieldSpec) -> Any:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if item is None:
+            continue
+        if not isinstance(item, dict):
+            raise ValueProblem(f"expected objects with {', '.join(spec.members)}, got "
+                               f"{_kind(item)} `{_short(item)}`")
+        unknown = set(item) - set(spec.members)
+        if unknown:
+            raise ValueProblem(f"unknown member `{sorted(unknown)[0]}` (expected "
+                               f"{', '.join(spec.members)})")
+        if item.get(spec.members[0]) is None:
+            continue
+        out.append({k: (v if isinstance(v, bool) else _text(v))
+                    for k, v in item.items() if v is not None})
+    return out or None
+
+
+def _object(value: Any, spec: FieldSpec) -> Any:
+    objects = _objects(value, spec)
+    if not objects:
+        return None
+    obj = objects[0]
+    provider = obj.get("provider_type")
+    if provider is not None and provider.lower() not in IDP_PROVIDER_TYPES:
+        raise ValueProblem(f"provider_type `{provider}` is not one of "
+                           f"{', '.join(IDP_PROVIDER_TYPES)}")
+    return obj
+
+
+NORMALIZERS: dict[str, Callable[[Any, FieldSpec], Any]] = {
+    "str": _str, "ref": _str, "bool": _bool, "timestamp": _timestamp, "enum": _enum,
+    "str_list": _list, "ref_list": _list, "enum_list": _list, "objects": _objects,
+    "object": _object,
+}
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", str: "a string", list: "a list", dict: "an object",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        text = str(value).strip()
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError as e:
+        raise ValueProblem(f"`{_short(value)}` is not a number") from e
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueProblem(f"`{_short(value)}` is not a boolean")
+
+
+PROPERTY_CASTS: dict[str, Callable[[Any], Any]] = {
+    "STRING": lambda v: v if isinstance(v, str) else _text(v),
+    "NUMBER": _number,
+    "BOOLEAN": _boolean,
+    "STRING_LIST": lambda v: [_text(x) for x in (v if isinstance(v, list) else [v])
+                              if x is not None],
+    "TIMESTAMP": lambda v: _timestamp(v, FieldSpec("timestamp")),
+}
+
+# The field that identifies an entity of each section (first present wins).
+IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    "users": ("id", "identity", "name"), "groups": ("id", "identity", "name"),
+    "roles": ("id", "name"), "resources": ("id", "name"), "permissions": ("name",),
+    "access_creds": ("id",), "apps": ("id",), "employees": ("id",),
+    "grants": ("user", "group", "idp", "access_cred"),
+    "app_assignments": ("user", "group"),
+}
+
+
+def identifier_key(rule: Rule) -> str:
+    """The field whose null value makes a row of `rule` skipped (its identifier)."""
+    for key in IDENTIFIERS.get(rule.section, ("name",)):
+        if key in rule.fields:
+            return key
+    return "name"
+
+
+def render_constant(value: Any, context: Mapping[str, Any]) -> Any:
+    """A static rule's constant with its Jinja strings rendered."""
+    if isinstance(value, Template):
+        return value.render(context)
+    if isinstance(value, list):
+        return [render_constant(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: render_constant(v, context) for k, v in value.items()}
+    return value
+
+
+@dataclass
+class _Compiled:
+    """A rule prepared for the hot loop: (key, evaluate, normalise, required) per field."""
+
+    rule: Rule
+    fields: list[tuple[str, Callable[[Any], Any], Callable[[Any, FieldSpec], Any], FieldSpec]]
+    identifier: str
+    pending: set[str] = field(default_factory=set)
+    first_keys: tuple[str, ...] | None = None
+
+
+@dataclass
+class Evaluation:
+    """Evaluates rules over records for one run; collects data errors and skips per policy.
+
+    Attributes:
+        template: the mapping's template (selects the field vocabulary).
+        context: `env` and `vars` for static rules' Jinja strings.
+        policy: `fail` (collect every error, fail the run), `skip` (warn and skip the row) or
+            `warn` (skip the row, count it).
+    """
+
+    template: str
+    context: Mapping[str, Any]
+    policy: str = "fail"
+    max_errors: int = 1000
+    errors: list[DataError] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    _compiled: list[_Compiled] = field(default_factory=list, repr=False)
+
+    def _spec(self, rule: Rule) -> dict[str, FieldSpec]:
+        return TEMPLATES[self.template].sections[rule.section].fields
+
+    def static_row(self, rule: Rule) -> RuleRow | None:
+        """The row of a static rule (its constants, rendered and normalised)."""
+        specs = self._spec(rule)
+        values = {}
+        for key, raw in rule.fields.items():
+            value = render_constant(raw, self.context)
+            normalised = self._normalise(value, key, specs[key], rule, None, {})
+            if normalised is not None and normalised is not _SKIP:
+                values[key] = normalised
+        props = self._properties(rule, render_constant, None, self.context)
+        tags = [(k, str(render_constant(v, self.context))) for k, v in rule.tags.pairs]
+        if props is _SKIP:
+            return None
+        if rule.section not in ("application", "idp", "system") and \
+                values.get(identifier_key(rule)) is None:
+            self._count_skip(rule)
+            return None
+        return RuleRow(rule, values, props, tags, None)
+
+    def rows(self, rule: Rule, records: Iterable[Record]) -> Iterator[RuleRow]:
+        """The rows of a derived rule over the records of its source, in record order."""
+        compiled = self._compile(rule)
+        self._compiled.append(compiled)
+        where = rule.where.evaluate if rule.where is not None else None
+        for record in records:
+            data = record.data
+            if compiled.pending:
+                self._track_fields(compiled, data)
+            if where is not None:
+                try:
+                    if _is_false(where(data)):
+                        continue
+                except (jmespath.exceptions.JMESPathError, ValueError) as e:
+                    self._error(rule, record.ref, f"`where` failed: {e}", rule.where.text,
+                                rule.field_spans.get("where"), data)
+                    continue
+            for item in self._expand(rule, record, data):
+                row = self._row(compiled, record, item)
+                if row is not None:
+                    yield row
+
+    def _expand(self, rule: Rule, record: Record, data: dict[str, Any]) -> Iterable[dict]:
+        if rule.each is None:
+            return (data,)
+        name, expr = rule.each
+        try:
+            items = expr.evaluate(data)
+        except (jmespath.exceptions.JMESPathError, ValueError) as e:
+            self._error(rule, record.ref, f"`each` failed: {e}", expr.text,
+                        rule.field_spans.get("each"), data)
+            return ()
+        if items is None:
+            return ()
+        return ({**data, name: item} for item in (items if isinstance(items, list) else [items]))
+
+    def _compile(self, rule: Rule) -> _Compiled:
+        specs = self._spec(rule)
+        fields = [(k, e.evaluate, NORMALIZERS[specs[k].kind], specs[k])
+                  for k, e in rule.fields.items()]
+        pending: set[str] = set()
+        for expr in [*rule.fields.values(), *(p.value for p in rule.properties),
+                     *(v for _, v in rule.tags.pairs), rule.tags.expression, rule.where]:
+            if expr is not None and hasattr(expr, "root_fields"):
+                pending |= expr.root_fields
+        if rule.each is not None:
+            pending |= rule.each[1].root_fields
+            pending.discard(rule.each[0])
+        return _Compiled(rule, fields, identifier_key(rule), pending)
+
+    def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
+        if compiled.first_keys is None:
+            compiled.first_keys = tuple(data)
+        compiled.pending = {f for f in compiled.pending if f not in data}
+
+    def finish(self) -> None:
+        """Warn about fields that no record of a rule's source had (the expression is dead)."""
+        for compiled in self._compiled:
+            rule = compiled.rule
+            if compiled.first_keys is None:
+                continue
+            for name in sorted(compiled.pending):
+                self.warnings.append(Warning_(
+                    f"{rule.label}: no record of source `{rule.source}` has a field `{name}`, "
+                    "so every expression reading it is null (fields: "
+                    f"{', '.join(compiled.first_keys[:30])})", span=_span_reading(rule, name)))
+        self._compiled.clear()
+
+    def _row(self, compiled: _Compiled, record: Record, data: dict[str, Any]) -> RuleRow | None:
+        rule = compiled.rule
+        values: dict[str, Any] = {}
+        for key, evaluate, normalise, spec in compiled.fields:
+            try:
+                value = evaluate(data)
+            except (jmespath.exceptions.JMESPathError, ValueError) as e:
+                self._error(rule, record.ref, f"`{key}`: {e}", rule.fields[key].text,
+                            rule.field_spans.get(key), data)
+                return None
+            if value is None or value == "" or value == []:
+                if key == compiled.identifier:
+                    self._count_skip(rule)
+                    return None
+                if spec.required:
+                    return self._required_null(rule, key, record, data)
+                continue
+            result = self._normalise(value, key, spec, rule, record, data, normalise)
+            if result is _SKIP:
+                return None
+            if result is not None:
+                values[key] = result
+        if compiled.identifier not in values:
+            self._count_skip(rule)
+            return None
+        props = self._properties(rule, None, record, data)
+        if props is _SKIP:
+            return None
+        tags = self._tags(rule, record, data)
+        if tags is None:
+            return None
+        return RuleRow(rule, values, props, tags, record.ref)
+
+    def _required_null(self, rule: Rule, key: str, record: Record, data: dict) -> None:
+        expr = rule.fields[key]
+        self._error(rule, record.ref, f"required field `{key}` of `{rule.section}` is null",
+                    getattr(expr, "text", None), rule.field_spans.get(key), data)
+
+    def _normalise(self, value: Any, key: str, spec: FieldSpec, rule: Rule,
+                   record: Record | None, data: Any,
+                   normalise: Callable[[Any, FieldSpec], Any] | None = None) -> Any:
+        if value is None:
+            return None
+        try:
+            return (normalise or NORMALIZERS[spec.kind])(value, spec)
+        except ValueProblem as e:
+            expr = rule.fields.get(key)
+            self._error(rule, record.ref if record else None, f"`{key}`: {e}",
+                        getattr(expr, "text", None), rule.field_spans.get(key), data)
+            return _SKIP
+
+    def _properties(self, rule: Rule, render: Any, record: Record | None, data: Any) -> Any:
+        out: dict[str, Any] = {}
+        for prop in rule.properties:
+            try:
+                value = (render(prop.value, data) if render is not None
+                         else prop.value.evaluate(data))
+                if value is None or value == "":
+                    continue
+                out[prop.name] = PROPERTY_CASTS[prop.type](value) if prop.type else value
+            except (jmespath.exceptions.JMESPathError, ValueError) as e:
+                self._error(rule, record.ref if record else None,
+                            f"property `{prop.name}`: {e}", getattr(prop.value, "text", None),
+                            prop.span, data)
+                return _SKIP
+        return out
+
+    def _tags(self, rule: Rule, record: Record, data: Any) -> list[tuple[str, str]] | None:
+        out = []
+        try:
+            for key, expr in rule.tags.pairs:
+                value = expr.evaluate(data) if hasattr(expr, "evaluate") else expr
+                if value is not None:
+                    out.append((key, _text(value)))
+            if rule.tags.expression is not None:
+                out.extend(_tag_list(rule.tags.expression.evaluate(data)))
+        except (jmespath.exceptions.JMESPathError, ValueError) as e:
+            self._error(rule, record.ref, f"`tags`: {e}", None, rule.field_spans.get("tags"),
+                        data)
+            return None
+        return out
+
+    def _count_skip(self, rule: Rule) -> None:
+        self.skipped[rule.label] = self.skipped.get(rule.label, 0) + 1
+
+    def _error(self, rule: Rule, ref: RowRef | None, message: str, expression: str | None,
+               span: Any, data: Any) -> None:
+        self.rejected += 1
+        error = DataError(f"{rule.label}: {message}", ref, expression=expression, span=span,
+                          record=data if data else None)
+        if self.policy == "fail":
+            if len(self.errors) < self.max_errors:
+                self.errors.append(error)
+        elif self.policy == "skip":
+            self.warnings.append(Warning_(f"row skipped: {message}", ref=ref))
+
+
+def _span_reading(rule: Rule, name: str) -> Any:
+    candidates = [*rule.fields.items(), *((p.name, p.value) for p in rule.properties)]
+    for key, expr in candidates:
+        if name in getattr(expr, "root_fields", ()):
+            return rule.field_spans.get(key) or rule.span
+    return rule.span
+
+
+def _tag_list(value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("key") is None:
+            raise ValueProblem(f"tags must be objects with `key` and `value`, got `{_short(item)}`")
+        if item.get("value") is None and "value" in item:
+            continue
+        out.append((_text(item["key"]), _text(item.get("value", ""))))
+    return out

@@ -1,0 +1,239 @@
+"""The only module that knows the order of the stages: load, validate, plan, read, evaluate, build,
+compile, check. (Pushing is stage 9, in `veza/`, run by the CLI after a successful compile.)"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .build import Builder
+from .check import check_payload
+from .errors import DataErrors, MappingError, MappingErrors, PayloadErrors, Warning_
+from .evaluate import Evaluation
+from .loader import load
+from .model import EntitySet, MappingPlan
+from .planner import plan
+from .sources import ReadContext, Record
+from .sources.files import resolve
+from .templates import compile_payload
+
+__all__ = ["CompileOptions", "CompileResult", "compile_mapping", "plan_mapping"]
+
+ProgressHook = Callable[[str, int], None]
+PROGRESS_EVERY = 10_000
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """How a compile runs.
+
+    Attributes:
+        on_data_error: `fail` (default: every data error is collected and the run fails),
+            `skip` (the row is skipped with a warning) or `warn` (skipped and counted).
+        strict: a conflicting value for one entity is an error, not a warning.
+        progress: called with (source, records read so far) every 10,000 records.
+        source_options: passed to sources (e.g. `http_concurrency`).
+    """
+
+    on_data_error: str = "fail"
+    strict: bool = False
+    progress: ProgressHook | None = None
+    source_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """A compiled, checked payload and what it is for."""
+
+    template: str
+    provider: str
+    provider_icon: Path | None
+    data_source: str
+    entities: EntitySet
+    payload: dict[str, Any]
+    warnings: list[Warning_]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Entities per kind (the shrink guard compares these between pushes)."""
+        return self.entities.counts()
+
+    @property
+    def records(self) -> Mapping[str, int]:
+        """Records read per source."""
+        return self.entities.records
+
+    def payload_json(self) -> str:
+        """The compact JSON Veza's push endpoint takes in `json_data` (as the SDK serialises)."""
+        return json.dumps(self.payload, separators=(",", ":"))
+
+    def write(self, stream: TextIO, indent: int | None = None) -> None:
+        """Write the payload as JSON (compact by default) to a text stream."""
+        if indent is None:
+            stream.write(self.payload_json())
+        else:
+            json.dump(self.payload, stream, indent=indent)
+        stream.write("\n")
+
+
+def plan_mapping(path: Path | str, variables: Mapping[str, str] | None = None
+                 ) -> tuple[MappingPlan, list[Warning_]]:
+    """Stages 1-3: load, validate and plan a mapping file; reads no data.
+
+    Raises:
+        MappingErrors: every mistake in the file.
+    """
+    return plan(load(path), variables, Path(path).resolve().parent)
+
+
+def render_context(mapping: MappingPlan) -> dict[str, Any]:
+    """`env` and the rendered `vars` (each var may use env and the vars before it)."""
+    context: dict[str, Any] = {"env": dict(os.environ), "vars": {}}
+    errors: list[MappingError] = []
+    for name, template in mapping.variables.items():
+        try:
+            context["vars"][name] = template.render(context)
+        except MappingError as e:
+            errors.append(e)
+    if errors:
+        raise MappingErrors(errors, mapping.file)
+    return context
+
+
+class _Records:
+    """Reads each source once: streams a source with a single consumer, keeps the others."""
+
+    def __init__(self, mapping: MappingPlan, ctx: ReadContext, progress: ProgressHook | None):
+        self.mapping = mapping
+        self.ctx = ctx
+        self.progress = progress
+        self.kept: dict[str, list[Record]] = {}
+        self.counts: dict[str, int] = {}
+        self.uses: dict[str, int] = {}
+        for rule in mapping.rules:
+            if rule.source:
+                self.uses[rule.source] = self.uses.get(rule.source, 0) + 1
+        for source, _key in mapping.lookups:
+            self.uses[source] = self.uses.get(source, 0) + 2
+        for planned in mapping.sources.values():
+            for parent in planned.depends_on:
+                self.uses[parent] = self.uses.get(parent, 0) + 2
+        self.indexes: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+
+    def of(self, name: str) -> Iterator[Record] | list[Record]:
+        if name in self.kept:
+            return self.kept[name]
+        if self.uses.get(name, 0) > 1:
+            self.kept[name] = list(self._read(name))
+            return self.kept[name]
+        return self._read(name)
+
+    def kept_list(self, name: str) -> list[Record]:
+        result = self.of(name)
+        return result if isinstance(result, list) else list(result)
+
+    def _read(self, name: str) -> Iterator[Record]:
+        count = 0
+        progress = self.progress
+        for record in self.mapping.sources[name].read(self.ctx):
+            count += 1
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(name, count)
+            yield record
+        self.counts[name] = count
+        if progress is not None:
+            progress(name, -count)
+
+    def index(self, source: str, key_field: str) -> Mapping[str, list[dict[str, Any]]]:
+        key = (source, key_field)
+        if key not in self.indexes:
+            table: dict[str, list[dict[str, Any]]] = {}
+            for record in self.kept_list(source):
+                value = record.data.get(key_field)
+                if value is not None:
+                    table.setdefault(str(value).lower(), []).append(record.data)
+            self.indexes[key] = table
+        return self.indexes[key]
+
+
+def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
+                        options: CompileOptions, records: _Records,
+                        evaluation: Evaluation) -> EntitySet:
+    builder = Builder(mapping.template, strict=options.strict)
+    header = evaluation.static_row(mapping.header)
+    if header is not None:
+        builder.add(header)
+    for rule in mapping.rules:
+        if rule.derived:
+            builder.add_all(evaluation.rows(rule, records.of(str(rule.source))))
+        else:
+            row = evaluation.static_row(rule)
+            if row is not None:
+                builder.add(row)
+    for name in mapping.sources:
+        if name not in records.counts and name in records.kept:
+            records.counts[name] = len(records.kept[name])
+    evaluation.finish()
+    entities = builder.finish(records.counts,
+                              sum(evaluation.skipped.values()) + evaluation.rejected)
+    if evaluation.errors or builder.errors:
+        raise DataErrors([*evaluation.errors, *builder.errors])
+    evaluation.warnings.extend(builder.warnings)
+    return entities
+
+
+def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None,
+                    options: CompileOptions | None = None) -> CompileResult:
+    """Stages 1-8: a mapping file to a checked OAA payload.
+
+    Raises:
+        MappingErrors: the mapping is wrong (exit 2).
+        SourceError: a source could not be read (exit 3).
+        DataErrors: records could not be turned into entities (exit 4).
+        PayloadErrors: the payload breaks Veza's rules (exit 4).
+
+    Example:
+        >>> result = compile_mapping("examples/app-csv/mapping.yaml")
+        >>> result.template
+        'application'
+    """
+    options = options or CompileOptions()
+    mapping, warnings = plan_mapping(path, variables)
+    context = render_context(mapping)
+    ctx = ReadContext(render_context=context, records_of=lambda n: records.kept_list(n),
+                      options=options.source_options)
+    records = _Records(mapping, ctx, options.progress)
+    mapping.functions.bind_lookups(records.index)
+    evaluation = Evaluation(mapping.template, context, options.on_data_error)
+    # Building millions of small containers: the cyclic GC would rescan them all repeatedly.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        entities = _evaluate_and_build(mapping, context, options, records, evaluation)
+        payload = compile_payload(entities)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    problems = [*entities.problems, *check_payload(payload, entities)]
+    if problems:
+        raise PayloadErrors(problems)
+    icon = mapping.provider_icon
+    return CompileResult(
+        template=mapping.template, provider=mapping.provider.render(context),
+        provider_icon=resolve(mapping.base_dir, icon.render(context)) if icon else None,
+        data_source=mapping.data_source.render(context), entities=entities, payload=payload,
+        warnings=[*warnings, *ctx.warnings, *evaluation.warnings,
+                  *_summary_warnings(evaluation)],
+    )
+
+
+def _summary_warnings(evaluation: Evaluation) -> list[Warning_]:
+    out = []
+    if evaluation.policy == "warn" and evaluation.rejected:
+        out.append(Warning_(f"{evaluation.rejected} rows with data errors were skipped"))
+    return out

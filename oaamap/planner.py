@@ -1,0 +1,299 @@
+"""Stage 3: Document -> MappingPlan. Compiles every JMESPath and Jinja once; checks references.
+
+Every mistake is collected and reported at once with its file:line:col. No data is read here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ErrorCollector, MappingError, Warning_
+from .expressions import Expression, ExpressionError, OaamapFunctions, compile_expression, literal
+from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
+from .loader import Document
+from .model import MappingPlan, PropertySpec, Rule, TagSpec
+from .schema import validate_document
+from .sources import SOURCE_KINDS, PlanContext, SourcePlan
+from .templating import Template, compile_template
+
+__all__ = ["plan"]
+
+Path_ = tuple[Any, ...]
+TEMPLATE_NAMES = frozenset({"env", "vars"})
+_TAG_KEY = re.compile(r"^[\w\d_]+$")
+
+
+class _Planner:
+    """Walks a schema-valid document once, compiling and checking as it goes."""
+
+    def __init__(self, doc: Document, base_dir: Path, collector: ErrorCollector) -> None:
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+        self.base_dir = base_dir
+        self.errors = collector
+        self.functions = OaamapFunctions()
+        self.lookups: set[tuple[str, tuple[str, str]]] = set()
+        self.source_names = frozenset((self.data.get("sources") or {}).keys())
+
+    def error(self, message: str, path: Path_, *, hint: str | None = None,
+              expression: str | None = None, on_key: bool = False) -> None:
+        span = self.doc.key_span(path) if on_key else self.doc.span(path)
+        self.errors.add(MappingError(message, span, hint=hint, expression=expression,
+                                     path=_json_path(path)))
+
+    def expression(self, text: str, path: Path_) -> Expression | None:
+        try:
+            compiled = compile_expression(text, self.functions)
+        except ExpressionError as e:
+            self.errors.add(MappingError(
+                e.message + (f" in `{text}`" if "`" not in e.message else ""),
+                self.doc.expression_span(path, e.position, e.length), expression=text,
+                hint=e.hint, path=_json_path(path)))
+            return None
+        for source, key in compiled.lookups:
+            if source not in self.source_names:
+                self._unknown_source(source, path, "lookup() names")
+            self.lookups.add((source, (source, key)))
+        return compiled
+
+    def template(self, text: str, path: Path_) -> Template:
+        span = self.doc.span(path)
+        try:
+            return compile_template(str(text), span, TEMPLATE_NAMES)
+        except MappingError as e:
+            e.path = _json_path(path)
+            self.errors.add(e)
+            return Template(str(text), span)
+
+    def _unknown_source(self, name: str, path: Path_, what: str) -> None:
+        close = difflib.get_close_matches(name, sorted(self.source_names), n=1)
+        hint = f"did you mean `{close[0]}`?" if close else (
+            f"declared sources: {', '.join(sorted(self.source_names)) or 'none'}")
+        self.error(f"{what} unknown source `{name}`", path, hint=hint)
+
+    # -- sources ---------------------------------------------------------------------------
+
+    def sources(self) -> dict[str, SourcePlan]:
+        ctx = PlanContext(
+            base_dir=self.base_dir, collector=self.errors, span_of=self.doc.span,
+            key_span_of=self.doc.key_span, compile_expression=self.expression,
+            template_names=TEMPLATE_NAMES, source_names=self.source_names)
+        planned: dict[str, SourcePlan] = {}
+        for name, config in (self.data.get("sources") or {}).items():
+            if not isinstance(config, dict):
+                continue
+            kinds = [k for k in config if k in SOURCE_KINDS]
+            if len(kinds) != 1:
+                if not kinds and any(k in config for k in ("http", "sql")):
+                    self.error(f"source kind `{next(k for k in config if k in ('http', 'sql'))}`"
+                               " is not available in this installation", ("sources", name))
+                elif len(kinds) > 1:
+                    self.error(f"source `{name}` has several kinds: {', '.join(kinds)}",
+                               ("sources", name), on_key=True)
+                continue
+            planned[name] = SOURCE_KINDS[kinds[0]](name, config, ctx)
+        return planned
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def header(self, section: SectionSpec) -> Rule:
+        values = self.data.get(section.name) or {}
+        return self.rule(section, values, (section.name,), 0)
+
+    def rules(self, spec_sections: Mapping[str, SectionSpec]) -> list[Rule]:
+        out: list[Rule] = []
+        for name, entries in self.data.items():
+            section = spec_sections.get(name)
+            if section is None or section.single or not isinstance(entries, list):
+                continue
+            for index, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    out.append(self.rule(section, entry, (name, index), index))
+        return out
+
+    def rule(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_,
+             index: int) -> Rule:
+        source = entry.get("from")
+        derived = source is not None
+        if derived and source not in self.source_names:
+            self._unknown_source(str(source), (*path, "from"), "`from:` names")
+        self._check_one_of(section, entry, path)
+        fields: dict[str, Any] = {}
+        for key, spec in section.fields.items():
+            if key in entry and spec.kind not in ("properties", "tags"):
+                value = self.value(spec, entry[key], (*path, key), derived)
+                if value is not None:
+                    fields[key] = value
+        props_key = "assignment_properties" if "assignment_properties" in entry else "properties"
+        return Rule(
+            section=section.name, index=index, span=self.doc.span(path),
+            source=str(source) if derived else None, fields=fields,
+            field_spans={k: self.doc.span((*path, k)) for k in entry},
+            properties=self.properties(entry.get(props_key) or {}, (*path, props_key), derived),
+            tags=self.tags(entry.get("tags"), (*path, "tags"), derived),
+            where=self.expression(entry["where"], (*path, "where")) if "where" in entry else None,
+            each=self.each(entry.get("each"), (*path, "each")),
+        )
+
+    def _check_one_of(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_) -> None:
+        for group in section.one_of:
+            present = [k for k in group if k in entry]
+            if len(present) != 1:
+                said = "none" if not present else ", ".join(f"`{k}`" for k in present)
+                self.error(f"a `{section.name}` rule needs exactly one of "
+                           f"{', '.join(f'`{k}`' for k in group)} (has {said})", path)
+
+    def value(self, spec: FieldSpec, raw: Any, path: Path_, derived: bool) -> Any:
+        """A derived string is an expression; anything else is a constant (checked here)."""
+        if derived and isinstance(raw, str):
+            return self.expression(raw, path)
+        constant = self.constant(raw, path)
+        self._check_enum(spec, raw, path)
+        return literal(constant) if derived else constant
+
+    def constant(self, raw: Any, path: Path_) -> Any:
+        if isinstance(raw, str) and ("{{" in raw or "{%" in raw):
+            return self.template(raw, path)
+        if isinstance(raw, list):
+            return [self.constant(v, (*path, i)) for i, v in enumerate(raw)]
+        if isinstance(raw, dict):
+            return {k: self.constant(v, (*path, k)) for k, v in raw.items()}
+        return raw
+
+    def _check_enum(self, spec: FieldSpec, raw: Any, path: Path_) -> None:
+        if not spec.choices:
+            return
+        allowed = {c.lower() for c in spec.choices}
+        for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
+            if isinstance(item, str) and "{{" not in item and item.lower() not in allowed:
+                close = difflib.get_close_matches(item, spec.choices, n=1)
+                where = (*path, i) if isinstance(raw, list) else path
+                self.error(f"`{item}` is not one of {', '.join(spec.choices)}", where,
+                           hint=f"did you mean `{close[0]}`?" if close else None)
+
+    def properties(self, raw: Mapping[str, Any], path: Path_, derived: bool
+                   ) -> tuple[PropertySpec, ...]:
+        out = []
+        for name, value in raw.items():
+            declared = None
+            if isinstance(value, dict) and "value" in value:
+                declared = value.get("type")
+                if declared is not None and str(declared).upper() not in PROPERTY_TYPES:
+                    self.error(f"property type `{declared}` is not one of "
+                               f"{', '.join(PROPERTY_TYPES)}", (*path, name, "type"))
+                declared = str(declared).upper() if declared else None
+                value, vpath = value["value"], (*path, name, "value")
+            else:
+                vpath = (*path, name)
+            compiled = (self.expression(value, vpath) if derived and isinstance(value, str)
+                        else self.constant(value, vpath))
+            if compiled is not None:
+                out.append(PropertySpec(str(name), compiled, declared, self.doc.span(vpath)))
+        return tuple(out)
+
+    def tags(self, raw: Any, path: Path_, derived: bool) -> TagSpec:
+        if raw is None:
+            return TagSpec()
+        if isinstance(raw, str):
+            expr = self.expression(raw, path) if derived else None
+            if not derived:
+                self.error("a static rule's tags must be a list of {key, value}", path)
+            return TagSpec(expression=expr)
+        pairs = []
+        for i, tag in enumerate(raw):
+            key = str(tag.get("key", ""))
+            if not _TAG_KEY.match(key):
+                self.error(f"tag key `{key}` has characters Veza rejects (letters, digits and "
+                           "`_` only)", (*path, i, "key"))
+            value = tag.get("value", "")
+            vpath = (*path, i, "value")
+            compiled = (self.expression(value, vpath) if derived and isinstance(value, str)
+                        and value != "" else self.constant(value, vpath))
+            if compiled is not None:
+                pairs.append((key, compiled))
+        return TagSpec(pairs=tuple(pairs))
+
+    def each(self, raw: Mapping[str, Any] | None, path: Path_) -> tuple[str, Expression] | None:
+        if not raw:
+            return None
+        name, text = next(iter(raw.items()))
+        expr = self.expression(str(text), (*path, name))
+        return (str(name), expr) if expr is not None else None
+
+    def unused_sources(self, rules: list[Rule], sources: Mapping[str, SourcePlan]) -> None:
+        used = {r.source for r in rules} | {s for s, _ in self.lookups}
+        for plan_ in sources.values():
+            used |= set(plan_.depends_on)
+        for name in sources:
+            if name not in used:
+                self.errors.warn(f"source `{name}` is declared but no rule uses it",
+                                 self.doc.key_span(("sources", name)))
+
+
+def _json_path(path: Path_) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _variables(planner: _Planner, overrides: Mapping[str, str]) -> dict[str, Template]:
+    out: dict[str, Template] = {}
+    for name, value in (planner.data.get("vars") or {}).items():
+        out[str(name)] = planner.template(str(value), ("vars", name))
+    for name, value in overrides.items():
+        out[name] = Template(str(value))
+    return out
+
+
+def _provider(planner: _Planner) -> tuple[Template, Template | None]:
+    raw = planner.data.get("provider")
+    if isinstance(raw, dict):
+        icon = planner.template(raw["icon"], ("provider", "icon")) if raw.get("icon") else None
+        return planner.template(str(raw.get("name", "")), ("provider", "name")), icon
+    return planner.template(str(raw), ("provider",)), None
+
+
+def plan(doc: Document, variables: Mapping[str, str] | None = None,
+         base_dir: Path | None = None) -> tuple[MappingPlan, list[Warning_]]:
+    """Check and compile a loaded mapping.
+
+    Args:
+        doc: the loaded mapping (stage 1).
+        variables: `--var` overrides of the file's `vars:`.
+        base_dir: the folder relative paths are resolved against (the mapping file's).
+
+    Returns:
+        The plan and the warnings about the mapping (e.g. unused sources).
+
+    Raises:
+        MappingErrors: every mistake found, each with its file:line:col.
+
+    Example:
+        >>> from .loader import load_text
+        >>> p, _ = plan(load_text(open("examples/app-csv/mapping.yaml").read(), "m.yaml"))
+        >>> p.template
+        'application'
+    """
+    collector = ErrorCollector(doc.file)
+    collector.extend(validate_document(doc))
+    if not isinstance(doc.data, dict) or doc.data.get("template") not in TEMPLATES:
+        collector.raise_if_any()
+    planner = _Planner(doc, base_dir or Path(doc.file).resolve().parent, collector)
+    spec = TEMPLATES[doc.data["template"]]
+    header_name = next(name for name, s in spec.sections.items() if s.single)
+    provider, icon = _provider(planner)
+    sources = planner.sources()
+    header = planner.header(spec.sections[header_name])
+    rules = planner.rules(spec.sections)
+    planner.unused_sources(rules, sources)
+    result = MappingPlan(
+        file=doc.file, base_dir=planner.base_dir, template=spec.name, provider=provider,
+        provider_icon=icon, data_source=planner.template(str(doc.data.get("data_source", "")),
+                                                          ("data_source",)),
+        variables=_variables(planner, variables or {}), sources=sources, header=header,
+        rules=tuple(rules), functions=planner.functions,
+        lookups=frozenset(k for _, k in planner.lookups))
+    collector.raise_if_any()
+    return result, collector.warnings

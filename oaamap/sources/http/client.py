@@ -1,0 +1,317 @@
+"""Sending requests for the `http` source: session, timeouts, retries with backoff, clear errors.
+
+Every request has a connect/read timeout and a deadline for the whole response (10x the timeout),
+and is retried a bounded number of times on connection errors, timeouts, 408, 429 and 5xx, waiting
+an exponential backoff or what `Retry-After` asks (capped). Everything that fails ends in one
+`SourceError` naming the source, the method, the redacted URL, the status and the start of the
+body. Nothing here logs or raises a secret: URLs are sanitized and every text passes the Redactor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import requests.adapters
+import requests.auth
+
+from ... import __version__
+from ...errors import SourceError, mask_secrets, sanitize_url
+from .auth import Refreshable
+from .redact import Redactor
+from .request import Request, Response
+
+__all__ = ["HttpClient", "RetryPolicy", "make_session"]
+
+log = logging.getLogger("oaamap.http")
+
+RETRY_STATUSES = frozenset({408, 429})
+_BODY_LIMIT = 500
+_DEADLINE_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait before trying a failed request again.
+
+    Attributes:
+        retries: attempts after the first (0 = no retry).
+        backoff_base: the first wait in seconds; it doubles with each retry (plus up to 10% jitter).
+        backoff_max: the longest backoff wait.
+        retry_after_max: the longest `Retry-After` honoured; a server asking for more fails the
+            request at once rather than being hammered or waited on for hours.
+    """
+
+    retries: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 120.0
+
+    @classmethod
+    def from_options(cls, retries: int, options: Mapping[str, Any]) -> RetryPolicy:
+        """The policy for a source: its `retries`, and run options or environment overrides
+        (`http_backoff_base` / `OAAMAP_HTTP_BACKOFF_BASE`, `http_retry_after_max` /
+        `OAAMAP_HTTP_RETRY_AFTER_MAX`)."""
+        base = _option(options, "http_backoff_base", "OAAMAP_HTTP_BACKOFF_BASE", cls.backoff_base)
+        cap = _option(options, "http_retry_after_max", "OAAMAP_HTTP_RETRY_AFTER_MAX",
+                      cls.retry_after_max)
+        return cls(retries=retries, backoff_base=base, retry_after_max=cap)
+
+    def backoff(self, attempt: int) -> float:
+        """The wait before retry number `attempt + 1`."""
+        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return delay * (1 + random.random() / 10)
+
+
+def _option(options: Mapping[str, Any], key: str, env: str, default: float) -> float:
+    value = options.get(key)
+    if value is None:
+        value = os.environ.get(env)
+    return default if value in (None, "") else float(value)
+
+
+def make_session(pool_size: int) -> requests.Session:
+    """A session with a connection pool sized for the fan-out and no urllib3-level retries."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4),
+                                            max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = f"oaamap/{__version__}"
+    return session
+
+
+class _Stopped(Exception):
+    """The read was abandoned (another chain failed, or the consumer stopped)."""
+
+
+class _Deadline(requests.exceptions.Timeout):
+    """The whole response did not arrive within the deadline."""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+    status: int | None = None
+    body: str | None = None
+    retry_after: float | None = None
+
+
+class HttpClient:
+    """Sends the requests of one source read; shared by the fan-out threads.
+
+    Args:
+        source: the source's name, for errors and logs.
+        session: the shared session.
+        policy: retries and waits.
+        timeout: seconds for connecting and for each wait for data.
+        redactor: the run's known secrets.
+        stop: set when the read is abandoned; waits are cut short and no new attempt starts.
+    """
+
+    def __init__(self, source: str, session: requests.Session, policy: RetryPolicy,
+                 timeout: float, redactor: Redactor, stop: threading.Event) -> None:
+        self.source, self.session, self.policy = source, session, policy
+        self.timeout, self.redact, self.stop = timeout, redactor, stop
+
+    def send(self, request: Request, auth: requests.auth.AuthBase | None, where: str) -> Response:
+        """Send `request` (with retries) and return the successful response.
+
+        Args:
+            request: what to send.
+            auth: applied to every attempt (refreshed once after a 401 when Refreshable).
+            where: how errors name the request, e.g. `GET https://... page 2`.
+
+        Raises:
+            SourceError: a refused request, or retries exhausted.
+        """
+        def build() -> requests.Request:
+            return requests.Request(request.method, request.url, params=request.params,
+                                    headers=request.headers, json=request.json, auth=auth)
+        return self._exchange(build, where, auth)
+
+    def post_token(self, url: str, form: Mapping[str, str], basic: tuple[str, str] | None) -> Any:
+        """POST a token request (form-encoded) and return its decoded JSON body.
+
+        Raises:
+            SourceError: the token endpoint refused, kept failing, or answered something else
+                than JSON.
+        """
+        where = f"POST {sanitize_url(url)} (token request)"
+        auth = requests.auth.HTTPBasicAuth(*basic) if basic else None
+
+        def build() -> requests.Request:
+            return requests.Request("POST", url, data=dict(form), auth=auth,
+                                    headers={"Accept": "application/json"})
+        response = self._exchange(build, where, None)
+        return self.decode_json(response, where)
+
+    def decode_json(self, response: Response, where: str) -> Any:
+        """The body as JSON.
+
+        Raises:
+            SourceError: the body is not JSON (its start and content type are shown).
+        """
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as e:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise SourceError(
+                self.source, f"the response is not JSON ({kind}): {e}", location=self.redact(where),
+                status=response.status, body=self._excerpt(response.content) or "(empty)",
+            ) from e
+
+    def _exchange(self, build: Callable[[], requests.Request], where: str,
+                  auth: requests.auth.AuthBase | None) -> Response:
+        attempt, refreshed = 0, False
+        while True:
+            if self.stop.is_set():
+                raise _Stopped()
+            log.debug("source `%s`: %s", self.source, self.redact(where))
+            outcome = self._attempt(build)
+            if isinstance(outcome, Response):
+                return outcome
+            failure, prepared = outcome
+            if failure.status == 401 and not refreshed and isinstance(auth, Refreshable) \
+                    and prepared is not None and auth.refresh(prepared):
+                refreshed = True
+                continue
+            self._wait_or_fail(failure, attempt, where)
+            attempt += 1
+
+    def _attempt(self, build: Callable[[], requests.Request]
+                 ) -> Response | tuple[_Failure, requests.PreparedRequest | None]:
+        prepared = None
+        try:
+            prepared = self.session.prepare_request(build())
+            settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+            with self.session.send(prepared, timeout=(self.timeout, self.timeout), stream=True,
+                                   allow_redirects=True, **settings) as raw:
+                content = self._read(raw)
+                response = Response(raw.status_code, raw.url or "", raw.headers, content)
+        except requests.exceptions.RequestException as e:
+            if isinstance(e, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema |
+                          requests.exceptions.InvalidSchema):
+                return _Failure(f"invalid URL: {self.redact(str(e))}", status=-1), prepared
+            return _Failure(self._describe(e)), prepared
+        if 200 <= response.status < 300:
+            return response
+        return _Failure(_reason(response.status), response.status,
+                        self._excerpt(response.content),
+                        _retry_after(response.headers.get("Retry-After"))), prepared
+
+    def _read(self, raw: requests.Response) -> bytes:
+        deadline = time.monotonic() + self.timeout * _DEADLINE_FACTOR
+        chunks = []
+        for chunk in raw.iter_content(64 * 1024):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise _Deadline(f"the response took longer than {self.timeout * _DEADLINE_FACTOR:g}"
+                                " s to arrive")
+        return b"".join(chunks)
+
+    def _wait_or_fail(self, failure: _Failure, attempt: int, where: str) -> None:
+        retryable = failure.status is None or failure.status in RETRY_STATUSES or \
+            failure.status >= 500
+        if not retryable:
+            raise self._error(failure, where, _refusal_hint(failure.status))
+        if attempt >= self.policy.retries:
+            raise self._error(failure, where, f"gave up after {attempt + 1} attempts "
+                              f"(`retries: {self.policy.retries}`)")
+        delay = self.policy.backoff(attempt)
+        if failure.retry_after is not None:
+            if failure.retry_after > self.policy.retry_after_max:
+                raise self._error(failure, where, f"the server asks to wait "
+                                  f"{failure.retry_after:g} s (Retry-After), more than the "
+                                  f"{self.policy.retry_after_max:g} s allowed "
+                                  "(OAAMAP_HTTP_RETRY_AFTER_MAX)")
+            delay = failure.retry_after
+        log.warning("source `%s`: %s: %s; retry %d of %d in %.1f s", self.source,
+                    self.redact(where), failure.reason, attempt + 1, self.policy.retries, delay)
+        if self.stop.wait(delay):
+            raise _Stopped()
+
+    def _error(self, failure: _Failure, where: str, detail: str) -> SourceError:
+        status = failure.status if failure.status and failure.status > 0 else None
+        return SourceError(self.source, f"{failure.reason}; {detail}",
+                           location=self.redact(where), status=status, body=failure.body)
+
+    def _describe(self, e: requests.exceptions.RequestException) -> str:
+        if isinstance(e, requests.exceptions.ConnectTimeout):
+            text = f"could not connect within {self.timeout:g} s"
+        elif isinstance(e, _Deadline):
+            text = str(e)
+        elif isinstance(e, requests.exceptions.Timeout):
+            text = f"no data within {self.timeout:g} s (timeout)"
+        else:
+            text = f"connection failed: {_root_cause(e)}"
+        return self.redact(sanitize_url(text))
+
+    def _excerpt(self, content: bytes) -> str | None:
+        if not content:
+            return None
+        text = content[: _BODY_LIMIT * 8].decode("utf-8", errors="replace")
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            text = json.dumps(mask_secrets(json.loads(content)), ensure_ascii=False)
+        text = self.redact(text).replace("\r", " ").replace("\n", " ").strip()
+        return text if len(text) <= _BODY_LIMIT else text[: _BODY_LIMIT - 3] + "..."
+
+
+def _root_cause(e: BaseException) -> str:
+    # requests wraps urllib3's MaxRetryError, which wraps the socket-level error; the innermost
+    # reason is the useful part ("Failed to establish a new connection: [Errno 111] ...").
+    cause = e
+    for _ in range(6):
+        inner = getattr(cause, "reason", None)
+        if inner is None and cause.args and isinstance(cause.args[0], BaseException):
+            inner = cause.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    text = str(cause)
+    # urllib3 prefixes some messages with the connection object's repr.
+    return text.split(">: ", 1)[-1] if text.startswith("<") else text
+
+
+def _reason(status: int) -> str:
+    try:
+        return f"HTTP {status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _refusal_hint(status: int | None) -> str:
+    if status == -1:
+        return "check `url`"
+    if status in (401, 403):
+        return "the server refused the credentials; check `auth` and the token's permissions"
+    if status == 404:
+        return "not found; check `url` (and the fan-out parent's fields it uses)"
+    return "the server refused the request (not retried)"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

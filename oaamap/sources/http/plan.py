@@ -1,0 +1,224 @@
+"""Planning an `http` source: check its configuration, compile its templates and expressions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...templating import Template
+from .. import PlanContext
+from .auth import plan_auth
+from .checks import (
+    check_keys,
+    did_you_mean,
+    expect_int,
+    expect_mapping,
+    expect_number,
+    expect_one_key,
+    expect_text,
+)
+from .paginators import PAGINATOR_TYPES, PaginatorFactory
+from .source import HttpSource
+
+__all__ = ["OPTIONS", "plan_http"]
+
+OPTIONS = ("url", "method", "headers", "params", "body", "auth", "records", "paginate",
+           "for_each", "concurrency", "timeout", "retries", "max_pages")
+METHODS = ("GET", "POST")
+RESERVED_NAMES = frozenset({"env", "vars"})
+
+Path = tuple[Any, ...]
+
+
+def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSource:
+    """Plan an `http` source from its mapping entry (`http: {url, ...}`).
+
+    Every mistake is reported to `ctx` with its document path; the returned plan is only read
+    when no error was reported.
+
+    Example:
+        >>> plan_http("repos", {"http": {"url": "https://api.example.test/repos"}}, ctx)
+    """
+    base: Path = ("sources", name, "http")
+    spec = expect_mapping(ctx, config.get("http"), base, f"`http` of source `{name}`") or {}
+    check_keys(ctx, spec, base, OPTIONS, ("url",), "an `http` source")
+    for_each = _plan_for_each(name, spec.get("for_each"), ctx, (*base, "for_each"))
+    names = (for_each[0],) if for_each else ()
+    method = _plan_method(spec.get("method", "GET"), ctx, (*base, "method"))
+    url_text = expect_text(ctx, spec["url"], (*base, "url"), "`url`") if "url" in spec else None
+    source = HttpSource(
+        name=name,
+        span=ctx.span_of(("sources", name)),
+        url=ctx.template(url_text, (*base, "url"), names) if url_text else Template(""),
+        method=method,
+        headers=_plan_headers(spec.get("headers"), ctx, (*base, "headers"), names),
+        params=_plan_params(spec.get("params"), ctx, (*base, "params"), names),
+        body=_plan_body(spec, method, ctx, base, names),
+        auth=plan_auth(spec["auth"], ctx, (*base, "auth")) if "auth" in spec else None,
+        records=_plan_records(spec.get("records"), ctx, (*base, "records")),
+        paginator=_plan_paginate(spec, ctx, (*base, "paginate")),
+        for_each=for_each,
+        **_plan_limits(spec, ctx, base),
+    )
+    _lint(source, spec, ctx, base)
+    return source
+
+
+def _plan_for_each(name: str, value: Any, ctx: PlanContext, path: Path) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    mapping = expect_mapping(ctx, value, path, "`for_each` ({NAME: SOURCE})")
+    if mapping is None:
+        return None
+    if len(mapping) != 1:
+        ctx.error(f"`for_each` must name exactly one parent as {{NAME: SOURCE}}, got "
+                  f"{len(mapping)} entries", path)
+        return None
+    alias, parent = next(iter(mapping.items()))
+    alias, parent = str(alias), str(parent)
+    if not alias.isidentifier() or alias in RESERVED_NAMES:
+        ctx.error(f"`for_each` name `{alias}` must be a template variable name other than "
+                  "`env` and `vars`", (*path, alias))
+        return None
+    if parent == name:
+        ctx.error(f"source `{name}` cannot fan out over itself", (*path, alias))
+        return None
+    if ctx.source_names and parent not in ctx.source_names:
+        ctx.error(f"`for_each` names an unknown source `{parent}`", (*path, alias),
+                  hint=did_you_mean(parent, ctx.source_names)
+                  or f"sources: {', '.join(sorted(ctx.source_names))}")
+        return None
+    return alias, parent
+
+
+def _plan_method(value: Any, ctx: PlanContext, path: Path) -> str:
+    method = str(value).upper()
+    if method not in METHODS:
+        ctx.error(f"`method` must be GET or POST, got `{value}`", path)
+        return "GET"
+    return method
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+def _plan_headers(value: Any, ctx: PlanContext, path: Path,
+                  names: tuple[str, ...]) -> tuple[tuple[str, Template], ...]:
+    if value is None:
+        return ()
+    mapping = expect_mapping(ctx, value, path, "`headers`") or {}
+    out = []
+    for key, raw in mapping.items():
+        text = _scalar(raw)
+        if text is None:
+            ctx.error(f"header `{key}` must be a string", (*path, key))
+            continue
+        out.append((str(key), ctx.template(text, (*path, key), names)))
+    return tuple(out)
+
+
+def _plan_params(value: Any, ctx: PlanContext, path: Path, names: tuple[str, ...]
+                 ) -> tuple[tuple[str, Template | tuple[Template, ...]], ...]:
+    if value is None:
+        return ()
+    mapping = expect_mapping(ctx, value, path, "`params`") or {}
+    out: list[tuple[str, Template | tuple[Template, ...]]] = []
+    for key, raw in mapping.items():
+        values = raw if isinstance(raw, list) else [raw]
+        texts = [_scalar(v) for v in values]
+        if any(t is None for t in texts):
+            ctx.error(f"query parameter `{key}` must be a string, a number or a list of them",
+                      (*path, key))
+            continue
+        templates = tuple(ctx.template(str(t), (*path, key), names) for t in texts)
+        out.append((str(key), templates if isinstance(raw, list) else templates[0]))
+    return tuple(out)
+
+
+def _plan_body(spec: Mapping[str, Any], method: str, ctx: PlanContext, base: Path,
+               names: tuple[str, ...]) -> Any:
+    if spec.get("body") is None:
+        return None
+    if method != "POST":
+        ctx.error("`body` needs `method: POST`", (*base, "body"))
+        return None
+    if not isinstance(spec["body"], Mapping | list):
+        ctx.error("`body` must be a mapping or a list (it is sent as JSON)", (*base, "body"))
+        return None
+    return _compile_tree(spec["body"], ctx, (*base, "body"), names)
+
+
+def _compile_tree(value: Any, ctx: PlanContext, path: Path, names: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return ctx.template(value, path, names)
+    if isinstance(value, Mapping):
+        return {str(k): _compile_tree(v, ctx, (*path, k), names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compile_tree(v, ctx, (*path, i), names) for i, v in enumerate(value)]
+    return value
+
+
+def _plan_records(value: Any, ctx: PlanContext, path: Path) -> Any:
+    if value is None:
+        return None
+    text = expect_text(ctx, value, path, "`records` (a JMESPath)")
+    return ctx.expression(text, path) if text else None
+
+
+def _plan_paginate(spec: Mapping[str, Any], ctx: PlanContext,
+                   path: Path) -> PaginatorFactory | None:
+    if spec.get("paginate") is None:
+        return None
+    chosen = expect_one_key(ctx, spec["paginate"], path, "pagination", PAGINATOR_TYPES)
+    if chosen is None:
+        return None
+    kind, value = chosen
+    return PAGINATOR_TYPES[kind](value, ctx, (*path, kind))
+
+
+def _plan_limits(spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    checks = {
+        "concurrency": lambda v, p: expect_int(ctx, v, p, "`concurrency`", 1, 64),
+        "retries": lambda v, p: expect_int(ctx, v, p, "`retries`", 0, 20),
+        "max_pages": lambda v, p: expect_int(ctx, v, p, "`max_pages`", 1),
+        "timeout": lambda v, p: expect_number(ctx, v, p, "`timeout`"),
+    }
+    for key, check in checks.items():
+        if spec.get(key) is not None:
+            value = check(spec[key], (*base, key))
+            if value is not None:
+                out[key] = value
+    return out
+
+
+def _lint(source: HttpSource, spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> None:
+    """Warn about configurations that run but are almost certainly mistakes."""
+    if "concurrency" in spec and source.for_each is None:
+        ctx.collector.warn("`concurrency` has no effect without `for_each`",
+                           ctx.span_of((*base, "concurrency")))
+    if source.for_each is not None:
+        alias = source.for_each[0]
+        templates = [source.url, *(t for _, t in source.headers)]
+        for _, value in source.params:
+            templates += list(value) if isinstance(value, tuple) else [value]
+        templates += _tree_templates(source.body)
+        if not any(alias in t.names for t in templates):
+            ctx.collector.warn(f"the fan-out parent `{alias}` is used in no url, header, param "
+                               "or body: every parent would send the same request",
+                               ctx.span_of((*base, "for_each")))
+
+
+def _tree_templates(tree: Any) -> list[Template]:
+    if isinstance(tree, Template):
+        return [tree]
+    if isinstance(tree, Mapping):
+        return [t for v in tree.values() for t in _tree_templates(v)]
+    if isinstance(tree, list):
+        return [t for v in tree for t in _tree_templates(v)]
+    return []

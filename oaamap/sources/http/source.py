@@ -1,0 +1,221 @@
+"""The planned `http` source and its read: request chains, pagination, fan-out, records."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests.auth
+
+from ...errors import MappingError, Origin, SourceError, Span, excerpt
+from ...expressions import Expression
+from ...templating import Template
+from .. import ReadContext, Record
+from .auth import AuthSpec, AuthTools
+from .client import HttpClient, RetryPolicy, make_session
+from .fanout import ordered_map
+from .paginators import PaginationError, PaginatorFactory
+from .redact import Redactor
+from .request import Page, Request
+
+__all__ = ["HttpSource"]
+
+# A body is a JSON-like tree whose strings are templates.
+BodyTree = Any
+
+
+@dataclass(frozen=True)
+class HttpSource:
+    """A planned `http` source (see `plan.plan_http` for what each field comes from)."""
+
+    name: str
+    span: Span | None
+    url: Template
+    method: str = "GET"
+    headers: tuple[tuple[str, Template], ...] = ()
+    params: tuple[tuple[str, Template | tuple[Template, ...]], ...] = ()
+    body: BodyTree = None
+    auth: AuthSpec | None = None
+    records: Expression | None = None
+    paginator: PaginatorFactory | None = None
+    for_each: tuple[str, str] | None = None
+    concurrency: int = 8
+    timeout: float = 30.0
+    retries: int = 5
+    max_pages: int = 10_000
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """The fan-out parent source, if any."""
+        return (self.for_each[1],) if self.for_each else ()
+
+    def read(self, ctx: ReadContext) -> Iterator[Record]:
+        """Yield the records: page by page, or for a fan-out parent by parent, then page by page.
+
+        Raises:
+            SourceError: a request failed after its retries, a body is not JSON, `records`
+                selects no list of objects, or pagination does not advance or stop.
+            MappingError: a template uses an undefined variable.
+        """
+        run = _Run.start(self, ctx)
+        try:
+            if self.for_each is None:
+                yield from self._chain(run, ctx.render_context, None)
+            else:
+                yield from self._fan_out(run, ctx)
+        finally:
+            run.close()
+
+    def _fan_out(self, run: _Run, ctx: ReadContext) -> Iterator[Record]:
+        assert self.for_each is not None
+        alias, parent_source = self.for_each
+        concurrency = int(ctx.options.get("http_concurrency") or self.concurrency)
+
+        def chain(parent: Record) -> list[Record]:
+            return list(self._chain(run, {**ctx.render_context, alias: parent.data}, parent))
+
+        for records in ordered_map(chain, ctx.records_of(parent_source), concurrency, run.stop,
+                                   name=f"oaamap-{self.name}"):
+            yield from records
+
+    def _chain(self, run: _Run, context: Mapping[str, Any],
+               parent: Record | None) -> Iterator[Record]:
+        request = self._request(context, parent)
+        paginator = self.paginator() if self.paginator is not None else None
+        if paginator is not None:
+            paginator.init_request(request)
+        seen: dict[str, int] = {}
+        number = 1
+        while True:
+            where = f"{request.method} {run.redact(request.shown_url())} page {number}"
+            self._check_advances(request, seen, number, where)
+            response = run.client.send(request, run.auth, where)
+            body = run.client.decode_json(response, where)
+            origin = Origin(self.name, where, "index")
+            records = self._select(run, body, origin, parent)
+            yield from (Record(item, origin, index) for index, item in enumerate(records))
+            if paginator is None:
+                return
+            try:
+                paginator.update_state(Page(number, request, response, body, records))
+            except PaginationError as e:
+                raise SourceError(self.name, f"cannot follow the pagination: {e}",
+                                  location=where) from e
+            if not paginator.has_next_page:
+                return
+            if number >= self.max_pages:
+                raise SourceError(self.name, f"pagination did not stop after {self.max_pages} "
+                                  "pages; check `paginate`, or raise `max_pages`", location=where)
+            request = request.copy()
+            paginator.update_request(request)
+            number += 1
+
+    def _check_advances(self, request: Request, seen: dict[str, int], number: int,
+                        where: str) -> None:
+        key = request.fingerprint()
+        if key in seen:
+            raise SourceError(self.name, f"pagination does not advance: page {number} would "
+                              f"repeat the request of page {seen[key]}; check `paginate`",
+                              location=where)
+        seen[key] = number
+
+    def _request(self, context: Mapping[str, Any], parent: Record | None) -> Request:
+        try:
+            url = self.url.render(context).strip()
+            headers = {k: v.render(context) for k, v in self.headers}
+            params = {k: _render_param(v, context) for k, v in self.params}
+            body = _render_body(self.body, context)
+        except MappingError as e:
+            if parent is None:
+                raise
+            raise SourceError(self.name, f"cannot build the request for parent record "
+                              f"{parent.ref}: {e.message}", ref=parent.ref) from e
+        if not url.lower().startswith(("http://", "https://")):
+            raise SourceError(self.name, f"`url` renders to `{url[:200]}`, which is not an "
+                              "http(s) URL", ref=parent.ref if parent else None)
+        if not any(k.lower() == "accept" for k in headers):
+            headers["Accept"] = "application/json"
+        return Request(self.method, url, params, headers, body)
+
+    def _select(self, run: _Run, body: Any, origin: Origin,
+                parent: Record | None) -> list[dict[str, Any]]:
+        selected = self.records.search(body) if self.records is not None else body
+        if selected is None:
+            raise SourceError(self.name, f"`records: {self.records.text if self.records else '@'}`"
+                              " selects nothing (null) in the response", location=origin.where,
+                              body=excerpt(body, 500))
+        if self.records is None and isinstance(selected, dict) and self.paginator is not None:
+            run.warn_once("whole-body", f"source `{self.name}`: `records` is not set, so each "
+                          "response object is one record; set `records:` to the list to read")
+        items = selected if isinstance(selected, list) else [selected]
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise SourceError(self.name, f"record is a {type(item).__name__}, not an object: "
+                                  f"`{excerpt(item, 80)}`", ref=origin.ref(index))
+            if parent is not None and self.for_each is not None:
+                alias = self.for_each[0]
+                if alias in item:
+                    run.warn_once("alias", f"source `{self.name}`: records have a field `{alias}`;"
+                                  f" the fan-out parent replaces it", origin.ref(index))
+                item[alias] = parent.data
+        return items
+
+
+def _render_param(value: Template | tuple[Template, ...], context: Mapping[str, Any]) -> Any:
+    if isinstance(value, tuple):
+        return [v.render(context) for v in value]
+    return value.render(context)
+
+
+def _render_body(tree: BodyTree, context: Mapping[str, Any]) -> Any:
+    if isinstance(tree, Template):
+        return tree.render(context)
+    if isinstance(tree, Mapping):
+        return {k: _render_body(v, context) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [_render_body(v, context) for v in tree]
+    return tree
+
+
+@dataclass
+class _Run:
+    """The state of one read: session, client, auth, secrets, the stop event, warnings."""
+
+    ctx: ReadContext
+    session: requests.Session
+    client: HttpClient
+    redact: Redactor
+    stop: threading.Event
+    auth: requests.auth.AuthBase | None = None
+    warned: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def start(cls, source: HttpSource, ctx: ReadContext) -> _Run:
+        concurrency = int(ctx.options.get("http_concurrency") or source.concurrency)
+        session = make_session(concurrency + 2)
+        redactor, stop = Redactor(), threading.Event()
+        policy = RetryPolicy.from_options(source.retries, ctx.options)
+        client = HttpClient(source.name, session, policy, source.timeout, redactor, stop)
+        run = cls(ctx, session, client, redactor, stop)
+        if source.auth is not None:
+            try:
+                tools = AuthTools(source.name, redactor, client.post_token)
+                run.auth = source.auth.build(ctx.render_context, tools)
+            except BaseException:
+                session.close()
+                raise
+        return run
+
+    def warn_once(self, key: str, message: str, ref: Any = None) -> None:
+        with self.lock:
+            if key in self.warned:
+                return
+            self.warned.add(key)
+        self.ctx.warn(message, ref)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.session.close()

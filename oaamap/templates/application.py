@@ -1,0 +1,170 @@
+"""The Custom Application payload (template `application`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Entity, EntitySet, IdentityGrants
+from . import (
+    definitions,
+    falsy,
+    none_list_dict,
+    none_list_dict_emptystr,
+    owners,
+    register_template,
+    tags,
+)
+
+DEFINITION_SCOPES = (
+    ("application_properties", "application"), ("local_user_properties", "users"),
+    ("local_group_properties", "groups"), ("local_role_properties", "roles"),
+    ("role_assignment_properties", "role_assignments"),
+    ("local_access_creds_properties", "access_creds"),
+)
+
+
+def _id(entity: Entity, uses_ids: bool | None) -> str | None:
+    return str(entity.values.get("id") or entity.values["name"]) if uses_ids else None
+
+
+def user(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
+    """A `local_users` entry."""
+    v = e.values
+    return none_list_dict({
+        "name": v["name"], "email": v.get("email"), "identities": v.get("identities"),
+        "groups": v.get("groups"), "access_creds": v.get("access_creds"),
+        "is_active": v.get("is_active"), "created_at": v.get("created_at"),
+        "last_login_at": v.get("last_login_at"), "deactivated_at": v.get("deactivated_at"),
+        "password_last_changed_at": v.get("password_last_changed_at"),
+        "user_type": v.get("user_type"), "tags": tags(e), "custom_properties": e.properties,
+        "owners": owners(e), "id": _id(e, uses_ids)})
+
+
+def group(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
+    """A `local_groups` entry."""
+    v = e.values
+    return falsy({
+        "name": v["name"], "identities": v.get("identities"), "created_at": v.get("created_at"),
+        "groups": v.get("groups"), "tags": tags(e), "custom_properties": e.properties,
+        "owners": owners(e), "id": _id(e, uses_ids)})
+
+
+def role(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
+    """A `local_roles` entry; permissions deduplicated case-insensitively (first spelling)."""
+    v = e.values
+    seen: set[str] = set()
+    permissions = [p for p in v.get("permissions", ())
+                   if not (p.lower() in seen or seen.add(p.lower()))]
+    return none_list_dict_emptystr({
+        "name": v["name"], "permissions": permissions, "roles": v.get("roles"), "tags": tags(e),
+        "custom_properties": e.properties, "owners": owners(e), "id": _id(e, uses_ids)})
+
+
+def access_cred(e: Entity) -> dict[str, Any]:
+    """A `local_access_creds` entry (`is_active` defaults to true, as in the SDK)."""
+    v = e.values
+    return none_list_dict_emptystr({
+        "id": v["id"], "name": v["name"], "is_active": v.get("is_active", True),
+        "created_at": v.get("created_at"), "expires_at": v.get("expires_at"),
+        "last_used_at": v.get("last_used_at"), "can_expire": v.get("can_expire"),
+        "owners": owners(e), "tags": tags(e), "custom_properties": e.properties})
+
+
+def resource(e: Entity, children: dict[str, list[Entity]], uses_ids: bool | None
+             ) -> dict[str, Any]:
+    """A `resources` / `sub_resources` entry, its children nested."""
+    v = e.values
+    subs = [resource(c, children, uses_ids) for c in children.get(e.key.lower(), ())]
+    return falsy({
+        "id": _id(e, uses_ids), "name": v["name"], "resource_type": v["type"],
+        "description": v.get("description"),
+        "connections": [{"id": c["id"], "node_type": c.get("node_type")}
+                        for c in v.get("connections", ())],
+        "sub_resources": subs, "custom_properties": e.properties, "tags": tags(e),
+        "owners": owners(e)})
+
+
+def permission(e: Entity) -> dict[str, Any]:
+    """A `permissions` entry."""
+    v = e.values
+    return {"name": v["name"], "permission_type": list(v["canonical"]),
+            "apply_to_sub_resources": bool(v.get("apply_to_sub_resources", False)),
+            "resource_types": list(v.get("resource_types", []))}
+
+
+def identity_entry(g: IdentityGrants, app: str) -> dict[str, Any]:
+    """An `identity_to_permissions` entry."""
+    entry: dict[str, Any] = {"identity": g.identity, "identity_type": g.identity_type}
+    perms: list[dict[str, Any]] = [
+        {"application": app, "permission": p, "apply_to_application": True}
+        for p in g.app_permissions]
+    perms += [{"application": app, "resources": list(keys), "permission": p}
+              for p, keys in g.resource_permissions]
+    roles = []
+    for ra in g.role_assignments:
+        assignment: dict[str, Any] = {"application": app, "role": ra.role,
+                                      "apply_to_application": bool(ra.apply_to_application)}
+        if ra.resources:
+            assignment["resources"] = list(ra.resources)
+        if ra.properties:
+            assignment["custom_properties"] = dict(ra.properties)
+        roles.append(assignment)
+    if perms:
+        entry["application_permissions"] = perms
+    if roles:
+        entry["role_assignments"] = roles
+    return entry
+
+
+def _definitions(es: EntitySet, app_type: str) -> dict[str, Any]:
+    defs: dict[str, Any] = {"application_type": app_type}
+    for key, scope in DEFINITION_SCOPES:
+        defs[key] = definitions(es.property_types, scope)
+    defs["local_agent_properties"] = {}
+    defs["local_model_properties"] = {}
+    defs["resources"] = [
+        {"resource_type": scope.split(":", 1)[1], "properties": dict(props)}
+        for scope, props in es.property_types.items() if scope.startswith("resources:")]
+    return falsy(defs)
+
+
+def _resource_tree(es: EntitySet) -> tuple[list[Entity], dict[str, list[Entity]]]:
+    resources = es.sections.get("resources", ())
+    known = {e.key.lower() for e in resources}
+    roots, children = [], {}
+    for e in resources:
+        parent = str(e.values.get("parent", "")).lower()
+        if parent and parent in known:
+            children.setdefault(parent, []).append(e)
+        else:
+            roots.append(e)
+    return roots, children
+
+
+def compile_application(es: EntitySet) -> dict[str, Any]:
+    """The Custom Application payload."""
+    header = es.header.values
+    name, ids = header["name"], es.uses_ids
+    roots, children = _resource_tree(es)
+    app: dict[str, Any] = {
+        "name": name, "application_type": header["type"],
+        "description": header.get("description"),
+        "local_users": [user(e, ids.get("users")) for e in es.sections.get("users", ())],
+        "local_groups": [group(e, ids.get("groups")) for e in es.sections.get("groups", ())],
+        "local_roles": [role(e, ids.get("roles")) for e in es.sections.get("roles", ())],
+        "local_access_creds": [access_cred(e) for e in es.sections.get("access_creds", ())],
+        "local_agents": [], "local_models": [],
+        "tags": tags(es.header), "custom_properties": dict(es.header.properties),
+    }
+    if header.get("owners"):
+        app["owners"] = owners(es.header)
+    app["resources"] = [resource(e, children, ids.get("resources")) for e in roots]
+    return {
+        "custom_property_definition": {"applications": [_definitions(es, header["type"])]},
+        "applications": [app],
+        "permissions": [permission(e) for e in es.sections.get("permissions", ())],
+        "identity_to_permissions": [identity_entry(g, name) for g in es.grants],
+    }
+
+
+register_template("application", compile_application)
