@@ -206,9 +206,7 @@ class Builder:
             return
         if "role" in values:
             for name, value in row.properties.items():
-                self._type_seen("role_assignments", name, value,
-                                next((p.type for p in row.rule.properties if p.name == name),
-                                     None))
+                self._type_seen("role_assignments", name, value, _declared(row, name))
             self._role(grants, values["role"], resources, True if not resources else apply,
                        row.properties)
         elif "permission" in values:
@@ -262,8 +260,7 @@ class Builder:
             draft.values = dict(row.values)
             draft.properties = dict(row.properties)
             for name, value in row.properties.items():
-                declared = next((p.type for p in row.rule.properties if p.name == name), None)
-                self._type_seen(section, name, value, declared)
+                self._type_seen(section, name, value, _declared(row, name))
             draft.tags = dict.fromkeys(row.tags)
         return Entity(section, draft.key, draft.values, draft.properties, tuple(draft.tags),
                       draft.ref, draft.rule.span)
@@ -279,7 +276,7 @@ class Builder:
                     f"that no `{holder}s` rule defines", row.ref))
                 continue
             for name, value in row.properties.items():
-                self._type_seen("app_assignments", name, value, None)
+                self._type_seen("app_assignments", name, value, _declared(row, name))
             assignment = {"id": values["id"], "name": values["name"], "app_id": values["app_id"],
                           "custom_properties": dict(row.properties)}
             current = draft.values.setdefault("app_assignments", [])
@@ -339,6 +336,10 @@ class Builder:
                     f"a grant names {kind.replace('local_', '')} `{grants.identity}` that no "
                     f"`{section}` rule defines", "/identity_to_permissions", grants.ref))
         return out
+
+
+def _declared(row: RuleRow, name: str) -> str | None:
+    return next((p.type for p in row.rule.properties if p.name == name), None)
 
 
 def _identifiers(sections: Mapping[str, tuple[Entity, ...]]) -> dict[tuple[str, str], str]:

@@ -515,6 +515,26 @@ def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
     )
 
 
+def combine_object(members: dict[str, Expression], text: str) -> Expression:
+    """An expression yielding `{member: value}` from one expression per member (written as a
+    YAML mapping in a derived rule, e.g. `source_identity: {identity: login, provider_type: "'okta'"}`).
+    """
+    parts = [(k, e.evaluate) for k, e in members.items()]
+    fields = frozenset().union(*(e.root_fields for e in members.values()))
+    lookups = frozenset().union(*(e.lookups for e in members.values()))
+    return Expression(text=text, root_fields=fields, lookups=lookups,
+                      evaluate=lambda record: {k: f(record) for k, f in parts})
+
+
+def combine_list(items: list[Expression], text: str) -> Expression:
+    """An expression yielding a list, one element per expression (a YAML list in a derived rule)."""
+    parts = [e.evaluate for e in items]
+    fields = frozenset().union(*(e.root_fields for e in items))
+    lookups = frozenset().union(*(e.lookups for e in items))
+    return Expression(text=text, root_fields=fields, lookups=lookups,
+                      evaluate=lambda record: [f(record) for f in parts])
+
+
 def literal(value: Any) -> Expression:
     """An expression that always yields `value` (static rules hold their constants this way)."""
     return Expression(text=json.dumps(value, default=str), root_fields=frozenset(),

@@ -48,7 +48,21 @@ class Document:
         info = self._nearest(path)
         if info is None:
             return None
+        if length == 1 and not info.multiline:
+            value = self.value_at(path)
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                length = max(1, len(str(value)) + (2 if info.style in ("'", '"') else 0))
         return Span(self.file, info.line, info.column, length, self._text(info.line))
+
+    def value_at(self, path: Path_) -> Any:
+        """The data at a document path, or None when the path does not exist."""
+        value = self.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
 
     def key_span(self, path: Path_) -> Span | None:
         """The Span of the key at `path` (for unexpected or duplicate keys)."""

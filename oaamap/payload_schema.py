@@ -208,8 +208,34 @@ class _Compiler:
         if unknown:
             raise NotImplementedError(f"{where}: unsupported keyword(s) {', '.join(unknown)}")
         types = _types(schema, where)
-        checks = self._checks(schema, types, where)
-        return _combine(types, checks, schema, where)
+        node = _combine(types, self._checks(schema, types, where), schema, where)
+        if types and len(types) > 1 and _dispatchable(schema, types):
+            node.valid = self._dispatch(schema, types, node.valid, where)
+        return node
+
+    def _dispatch(self, schema: Mapping[str, Any], types: tuple[str, ...], fallback: Valid,
+                  where: str) -> Valid:
+        """A type union's test as one lookup on the exact Python type, then that type's checks.
+
+        Other types (subclasses such as str enums, Decimal) take the generic `fallback`.
+        """
+        own: dict[str, Valid] = {}
+        if _string_keywords(schema):
+            own["string"] = _string_check(schema, guarded=False).valid
+        if _array_keywords(schema):
+            own["array"] = self._array(schema, where, guarded=False).valid
+        if _object_keywords(schema):
+            own["object"] = self._object(schema, where, guarded=False).valid
+        table = {cls: own.get(t, _always) for t in types for cls in _CLASSES[t]}
+        if "boolean" not in types:
+            table.pop(bool, None)
+        lookup = table.get
+
+        def valid(x: Any) -> bool:
+            test = lookup(type(x))
+            return fallback(x) if test is None else test(x)
+
+        return valid
 
     def _checks(self, schema: Mapping[str, Any], types: tuple[str, ...] | None,
                 where: str) -> list[_Node]:
@@ -253,10 +279,25 @@ class _Compiler:
             raise NotImplementedError(f"{where}/items: only a single items schema is supported")
         item = self.compile(items, f"{where}/items")
         lo, hi = schema.get("minItems", 0), schema.get("maxItems", sys.maxsize)
-        valid = _array_valid(item, lo, hi)
+        if _is_plain_string(items):
+            valid = _string_list_valid(items.get("maxLength", sys.maxsize), lo, hi)
+        else:
+            valid = _array_valid(item, lo, hi)
         if guarded:
             valid = _guard(list, valid)
         return _Node(valid, _array_errors(item, lo, hi))
+
+
+def _dispatchable(schema: Mapping[str, Any], types: tuple[str, ...]) -> bool:
+    """Whether a union's keywords all depend on the instance type alone."""
+    return "integer" not in types and not any(
+        k in schema for k in ("enum", "const", "$ref", "anyOf", "oneOf"))
+
+
+def _is_plain_string(schema: Any) -> bool:
+    """Whether `schema` is `{"type": "string"}` with at most a `maxLength`."""
+    return (isinstance(schema, Mapping) and schema.get("type") == "string"
+            and all(k in _ANNOTATIONS or k in ("type", "maxLength") for k in schema))
 
 
 def _types(schema: Mapping[str, Any], where: str) -> tuple[str, ...] | None:
@@ -288,8 +329,9 @@ def _combine(types: tuple[str, ...] | None, checks: list[_Node], schema: Mapping
     """One node from the `type` keyword and the other keywords' checks."""
     type_node = None if types is None else _type_node(types)
     if types == ("string",):
-        # The common leaf: type, length and pattern folded into one closure.
-        checks.insert(0, _string_check(schema, guarded=False))
+        if _string_keywords(schema) or not _only_strings_allowed(schema):
+            # The common leaf: type, length and pattern folded into one closure.
+            checks.insert(0, _string_check(schema, guarded=False))
     elif type_node is not None and not _checks_own_type(schema, types):
         checks.insert(0, type_node)
     if not checks:
@@ -298,6 +340,13 @@ def _combine(types: tuple[str, ...] | None, checks: list[_Node], schema: Mapping
         return checks[0]
     valid = checks[0].valid if len(checks) == 1 else _all_valid([n.valid for n in checks])
     return _Node(valid, _all_errors(type_node, checks))
+
+
+def _only_strings_allowed(schema: Mapping[str, Any]) -> bool:
+    """Whether an `enum` or `const` of strings makes a separate string type test redundant."""
+    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
+        return True
+    return isinstance(schema.get("const"), str)
 
 
 def _checks_own_type(schema: Mapping[str, Any], types: tuple[str, ...]) -> bool:
@@ -539,19 +588,15 @@ class _ObjectSpec:
 
 def _closed_object_valid(spec: _ObjectSpec) -> Valid:
     """The hot path: an object with known keys only (every entity of the payloads)."""
-    tests = {k: n.valid for k, n in spec.props.items()}
-    allowed = frozenset(tests)
+    test = {k: n.valid for k, n in spec.props.items()}.get
     required = frozenset(spec.required)
 
     def valid(x: Any) -> bool:
-        if not isinstance(x, dict):
+        if not isinstance(x, dict) or not x.keys() >= required:
             return False
-        keys = x.keys()
-        if not (keys <= allowed and keys >= required):
-            return False
-        # A plain loop: about twice as fast as all() over a generator expression.
-        for k, v in x.items():  # noqa: SIM110
-            if not tests[k](v):
+        for k, v in x.items():
+            t = test(k)
+            if t is None or not t(v):
                 return False
         return True
 
@@ -605,6 +650,18 @@ def _array_valid(item: _Node, lo: int, hi: int) -> Valid:
     if lo == 0 and hi == sys.maxsize:
         return lambda x: isinstance(x, list) and all(map(test, x))
     return lambda x: isinstance(x, list) and lo <= len(x) <= hi and all(map(test, x))
+
+
+def _string_list_valid(longest: int, lo: int, hi: int) -> Valid:
+    """A list of strings, tested inline: twice as fast as a call per item."""
+    def valid(x: Any) -> bool:
+        if not isinstance(x, list) or not lo <= len(x) <= hi:
+            return False
+        for s in x:  # noqa: SIM110 (a loop beats all() over a generator)
+            if not isinstance(s, str) or len(s) > longest:
+                return False
+        return True
+    return valid
 
 
 def _array_errors(item: _Node, lo: int, hi: int) -> Errors:

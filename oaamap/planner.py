@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ErrorCollector, MappingError, Warning_
-from .expressions import Expression, ExpressionError, OaamapFunctions, compile_expression, literal
+from .expressions import (
+    Expression,
+    ExpressionError,
+    OaamapFunctions,
+    combine_list,
+    combine_object,
+    compile_expression,
+    literal,
+)
 from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
 from .loader import Document
 from .model import MappingPlan, PropertySpec, Rule, TagSpec
@@ -151,9 +159,27 @@ class _Planner:
         """A derived string is an expression; anything else is a constant (checked here)."""
         if derived and isinstance(raw, str):
             return self.expression(raw, path)
+        if derived and spec.kind in ("object", "objects") and isinstance(raw, dict | list):
+            return self.object_expression(raw, path)
         constant = self.constant(raw, path)
         self._check_enum(spec, raw, path)
         return literal(constant) if derived else constant
+
+    def object_expression(self, raw: dict[str, Any] | list[Any], path: Path_) -> Any:
+        """Members written as a YAML mapping (or a list of them): each string is an expression."""
+        if isinstance(raw, list):
+            items = [self.object_expression(item, (*path, i)) for i, item in enumerate(raw)]
+            if any(i is None for i in items):
+                return None
+            return combine_list(items, str(raw))
+        members = {}
+        for key, value in raw.items():
+            member = (self.expression(value, (*path, key)) if isinstance(value, str)
+                      else literal(value))
+            if member is None:
+                return None
+            members[str(key)] = member
+        return combine_object(members, str(raw))
 
     def constant(self, raw: Any, path: Path_) -> Any:
         if isinstance(raw, str) and ("{{" in raw or "{%" in raw):

@@ -195,8 +195,9 @@ class HttpClient:
         prepared = None
         try:
             prepared = self.session.prepare_request(build())
-            settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
-            with self.session.send(prepared, timeout=(self.timeout, self.timeout), stream=True,
+            # stream=True: the body is read below, under a deadline.
+            settings = self.session.merge_environment_settings(prepared.url, {}, True, None, None)
+            with self.session.send(prepared, timeout=(self.timeout, self.timeout),
                                    allow_redirects=True, **settings) as raw:
                 content = self._read(raw)
                 response = Response(raw.status_code, raw.url or "", raw.headers, content)
