@@ -13,6 +13,7 @@ installed, and the key tables below (REFERENCE sections 2-4) otherwise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -296,13 +297,24 @@ def _pointer_to_field(pointer: str) -> str:
     return path
 
 
+_KEY_MESSAGE = re.compile(r"(?:required|unknown) key `([^`]+)`")
+
+
+def _keyed(violation: Violation) -> Violation:
+    """Point a missing- or unknown-key violation at the key itself, as Veza's fields do."""
+    match = _KEY_MESSAGE.search(violation.description)
+    if not match:
+        return violation
+    return Violation(_join(violation.field, match.group(1)), violation.description)
+
+
 def _schema_violations(template: str, payload: Any) -> list[Violation] | None:
     """Violations from the payload JSON Schemas, or None when they are not installed."""
     try:
         from ..payload_schema import PayloadValidator  # type: ignore[import-not-found]
 
         validator = PayloadValidator(template)
-        return [Violation(_pointer_to_field(e.pointer), e.message)
+        return [_keyed(Violation(_pointer_to_field(e.pointer), e.message))
                 for e in validator.errors(payload)]
     except (ImportError, FileNotFoundError, KeyError, ValueError, AttributeError, TypeError):
         return None
