@@ -114,7 +114,8 @@ def _source_schema() -> dict[str, Any]:
 
 def _common_defs() -> dict[str, Any]:
     typed = {"type": "object", "additionalProperties": False, "required": ["value"],
-             "properties": {"value": {}, "type": {"enum": list(PROPERTY_TYPES)}}}
+             "properties": {"value": {}, "type": {
+                 "type": "string", "description": " | ".join(PROPERTY_TYPES)}}}
     return {
         "properties": {
             "type": "object",

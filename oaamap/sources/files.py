@@ -44,6 +44,7 @@ def open_text(source: str, path_text: str, encoding: str) -> Iterator[tuple[IO[s
 
 def _shown(path: Path) -> str:
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if relative.startswith("..") else relative
