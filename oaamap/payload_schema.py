@@ -208,9 +208,9 @@ class _Compiler:
         if unknown:
             raise NotImplementedError(f"{where}: unsupported keyword(s) {', '.join(unknown)}")
         types = _types(schema, where)
-        node = _combine(types, self._checks(schema, types, where), schema, where)
+        node = _combine(types, self._checks(schema, types, where), schema)
         if types and len(types) > 1 and _dispatchable(schema, types):
-            node.valid = self._dispatch(schema, types, node.valid, where)
+            return _Node(self._dispatch(schema, types, node.valid, where), node.errors)
         return node
 
     def _dispatch(self, schema: Mapping[str, Any], types: tuple[str, ...], fallback: Valid,
@@ -226,10 +226,8 @@ class _Compiler:
             own["array"] = self._array(schema, where, guarded=False).valid
         if _object_keywords(schema):
             own["object"] = self._object(schema, where, guarded=False).valid
-        table = {cls: own.get(t, _always) for t in types for cls in _CLASSES[t]}
-        if "boolean" not in types:
-            table.pop(bool, None)
-        lookup = table.get
+        # Keyed by exact type: bool is absent unless "boolean" is listed, so True is no number.
+        lookup = {cls: own.get(t, _always) for t in types for cls in _CLASSES[t]}.get
 
         def valid(x: Any) -> bool:
             test = lookup(type(x))
@@ -239,7 +237,12 @@ class _Compiler:
 
     def _checks(self, schema: Mapping[str, Any], types: tuple[str, ...] | None,
                 where: str) -> list[_Node]:
-        """The type-guarded checks of every keyword besides `type`, in a fixed order."""
+        """The checks of every keyword besides `type`, in a fixed order.
+
+        As in JSON Schema, a check ignores instances its keyword does not apply to (`maxLength`
+        ignores numbers), except an object or array check under a single matching `type`, which
+        then rejects other types itself and stands in for the type test.
+        """
         checks: list[_Node] = []
         if "$ref" in schema:
             checks.append(self.ref(schema["$ref"], f"{where}/$ref"))
@@ -324,8 +327,8 @@ def _array_keywords(schema: Mapping[str, Any]) -> bool:
     return any(k in schema for k in ("items", "minItems", "maxItems"))
 
 
-def _combine(types: tuple[str, ...] | None, checks: list[_Node], schema: Mapping[str, Any],
-             where: str) -> _Node:
+def _combine(types: tuple[str, ...] | None, checks: list[_Node],
+             schema: Mapping[str, Any]) -> _Node:
     """One node from the `type` keyword and the other keywords' checks."""
     type_node = None if types is None else _type_node(types)
     if types == ("string",):
@@ -471,7 +474,7 @@ def _all_errors(type_node: _Node | None, nodes: list[_Node]) -> Errors:
 
 
 def _string_check(schema: Mapping[str, Any], guarded: bool) -> _Node:
-    """`maxLength`, `minLength`, `pattern` (and for a pure string schema, its `type` and `enum`)."""
+    """`maxLength`, `minLength` and `pattern`; unguarded, also the string type test."""
     lo, hi = schema.get("minLength", 0), schema.get("maxLength", sys.maxsize)
     pattern = schema.get("pattern")
     search = None if pattern is None else re.compile(pattern).search
