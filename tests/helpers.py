@@ -31,3 +31,16 @@ def run_cli(*argv: str) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+
+
+def write_case(folder: Path, mapping: str, files: dict[str, str]) -> Path:
+    """Write a mapping and its data files into `folder`; returns the mapping path."""
+    import textwrap
+
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content))
+    mapping_path = folder / "mapping.yaml"
+    mapping_path.write_text(textwrap.dedent(mapping))
+    return mapping_path
