@@ -1,4 +1,4 @@
-"""Stage 8: the payload against its JSON Schema and Veza's rules, every violation with its source row.
+"""Stage 8: the payload against its JSON Schema and Veza's rules; each violation with its row.
 
 Checked before anything leaves the machine: the template's payload schema; lengths (names and ids at
 most 512 characters, other strings at most 4096); property names and values of the declared type;
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from .errors import PayloadError, RowRef
 from .expressions import RFC3339
 from .language import TEMPLATES
 from .model import Entity, EntitySet
+from .payload_schema import PayloadValidator
 
 __all__ = ["check_payload"]
 
@@ -35,7 +37,8 @@ TYPE_CHECKS = {
 }
 # Payload list that holds each section's entities (for JSON pointers).
 POINTERS = {
-    "application": {"users": "/applications/0/local_users", "groups": "/applications/0/local_groups",
+    "application": {"users": "/applications/0/local_users",
+                    "groups": "/applications/0/local_groups",
                     "roles": "/applications/0/local_roles",
                     "access_creds": "/applications/0/local_access_creds",
                     "resources": "/applications/0/resources", "permissions": "/permissions"},
@@ -207,12 +210,13 @@ def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
             yield from _check_timestamps(entity, pointer)
 
 
+@lru_cache(maxsize=4)
+def _validator(template: str) -> PayloadValidator:
+    return PayloadValidator(template)
+
+
 def _schema_violations(payload: Mapping[str, Any], es: EntitySet) -> Iterator[PayloadError]:
-    try:
-        from .payload_schema import PayloadValidator
-    except ImportError:  # the validator ships with the package; tolerate a partial checkout
-        return
-    for violation in PayloadValidator(es.template).errors(payload):
+    for violation in _validator(es.template).errors(payload):
         yield PayloadError(violation.message, violation.pointer, _ref_at(es, violation.pointer))
 
 
