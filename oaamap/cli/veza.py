@@ -327,8 +327,9 @@ def _load_payload(args: argparse.Namespace, target: PushTarget, path: Path) -> s
 
 
 def _run_push(args: argparse.Namespace) -> int:
+    settings = client_settings(args)  # configuration problems first
     jobs = _jobs(args)
-    client = _make_client(args, client_settings(args))
+    client = _make_client(args, settings)
     for target, path in jobs:
         started = time.monotonic()
         payload_json = _load_payload(args, target, path)
