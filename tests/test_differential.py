@@ -21,9 +21,9 @@ import pytest
 from oaamap.model import Entity, EntitySet, IdentityGrants, RoleAssignment
 
 try:  # tests/ as a package (relative imports) or as a plain folder on sys.path
-    from .sdk_replay import replay
+    from .sdk_replay import ReplayError, replay
 except ImportError:
-    from sdk_replay import replay  # type: ignore[no-redef]
+    from sdk_replay import ReplayError, replay  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
@@ -468,3 +468,29 @@ def test_replay_reproduces_reference_sample(build: Any, expected: dict[str, Any]
     payload = wire_value(replay(build()))
     assert first_difference(payload, expected) is None, first_difference(payload, expected)
     assert json.dumps(payload) == json.dumps(expected)
+
+
+EMPTY_APP_WIRE = (
+    '{"custom_property_definition":{"applications":[{"application_type":"t"}]},"applications":'
+    '[{"name":"Empty","application_type":"t","description":null,"local_users":[],'
+    '"local_groups":[],"local_roles":[],"local_access_creds":[],"local_agents":[],'
+    '"local_models":[],"tags":[],"custom_properties":{},"resources":[]}],"permissions":[],'
+    '"identity_to_permissions":[]}'
+)
+
+
+def test_replay_of_empty_application_is_the_reference_bytes() -> None:
+    """An application with nothing in it serializes exactly as REFERENCE 2.4 shows."""
+    header = entity("application", "", {"name": "Empty", "type": "t"})
+    payload = replay(EntitySet("application", header, {}))
+    assert json.dumps(payload, separators=(",", ":")) == EMPTY_APP_WIRE
+
+
+def test_replay_refuses_resources_in_a_parent_cycle() -> None:
+    """Resources that no top-level resource reaches are an error, never silently dropped."""
+    header = entity("application", "", {"name": "Cycle", "type": "t"})
+    resources = (entity("resources", "a", {"name": "a", "type": "t", "parent": "b"}),
+                 entity("resources", "b", {"name": "b", "type": "t", "parent": "a"}),
+                 entity("resources", "c", {"name": "c", "type": "t"}))
+    with pytest.raises(ReplayError, match="cycle"):
+        replay(EntitySet("application", header, {"resources": resources}))
