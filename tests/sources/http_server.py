@@ -45,6 +45,7 @@ class Req:
     headers: dict[str, str]
     body: bytes
     base: str
+    raw_query: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -123,6 +124,10 @@ class LocalServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per response and no Nagle delay: otherwise every keep-alive request
+            # waits ~40 ms for a delayed ACK.
+            wbufsize = -1
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 server._dispatch(self, "GET")
@@ -133,9 +138,12 @@ class LocalServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the default 5 drops connects of a 16-thread fan-out
+            daemon_threads = True
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -156,7 +164,7 @@ class LocalServer:
         length = int(http.headers.get("Content-Length") or 0)
         req = Req(method, parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()},
                   {k.lower(): v for k, v in http.headers.items()}, http.rfile.read(length),
-                  self.base)
+                  self.base, parts.query)
         with self.lock:
             self.hits[req.path] += 1
             self.requests.append(req)
@@ -171,6 +179,7 @@ class LocalServer:
             http.send_header("Content-Length", str(len(raw)))
             http.end_headers()
             http.wfile.write(raw)
+            http.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -362,7 +371,7 @@ def add_standard_routes(server: LocalServer) -> None:
 
     @server.route("/wrapped")
     def wrapped(req: Req) -> Reply:
-        return Reply(200, {"data": {"items": [1, 2]}, "list": ["a", "b"], "obj": {"x": 1}})
+        return Reply(200, {"data": {"items": [1, 2]}, "list": [{"a": 1}], "obj": {"x": 1}})
 
     @server.route("/slow")
     def slow(req: Req) -> Reply:

@@ -8,16 +8,15 @@ from typing import Any
 
 from oaamap.errors import ErrorCollector, MappingError
 from oaamap.expressions import ExpressionError, OaamapFunctions, compile_expression
-from oaamap.loader import load_text
+from oaamap.loader import Document, load_text
 from oaamap.sources import SOURCE_KINDS, PlanContext, ReadContext, Record
 
 FUNCTIONS = OaamapFunctions()
 
 
-def plan_yaml(text: str, base_dir: Path | None = None,
-              other_sources: Sequence[str] = ()) -> tuple[dict[str, Any], ErrorCollector]:
-    """Plan every source of a `sources:` YAML document; returns the plans and the collector."""
-    doc = load_text(text, "test.yaml")
+def make_context(doc: Document, base_dir: Path | None = None,
+                 other_sources: Sequence[str] = ()) -> tuple[PlanContext, ErrorCollector]:
+    """A PlanContext over a loaded document, as the planner makes it (real spans)."""
     collector = ErrorCollector("test.yaml")
 
     def expression(text: str, path: tuple[Any, ...]) -> Any:
@@ -32,6 +31,14 @@ def plan_yaml(text: str, base_dir: Path | None = None,
     ctx = PlanContext(base_dir=base_dir or Path.cwd(), collector=collector, span_of=doc.span,
                       key_span_of=doc.key_span, compile_expression=expression,
                       source_names=names)
+    return ctx, collector
+
+
+def plan_yaml(text: str, base_dir: Path | None = None,
+              other_sources: Sequence[str] = ()) -> tuple[dict[str, Any], ErrorCollector]:
+    """Plan every source of a `sources:` YAML document; returns the plans and the collector."""
+    doc = load_text(text, "test.yaml")
+    ctx, collector = make_context(doc, base_dir, other_sources)
     plans = {}
     for name, config in doc.data["sources"].items():
         kind = next(k for k in config if k in SOURCE_KINDS)

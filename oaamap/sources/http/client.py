@@ -29,12 +29,14 @@ import requests.auth
 from ... import __version__
 from ...errors import SourceError, mask_secrets, sanitize_url
 from .auth import Refreshable
-from .redact import Redactor
+from .redact import Redactor, install_log_filter
 from .request import Request, Response
 
 __all__ = ["HttpClient", "RetryPolicy", "make_session"]
 
 log = logging.getLogger("oaamap.http")
+
+install_log_filter()
 
 RETRY_STATUSES = frozenset({408, 429})
 _BODY_LIMIT = 500
@@ -228,7 +230,8 @@ class HttpClient:
         if not retryable:
             raise self._error(failure, where, _refusal_hint(failure.status))
         if attempt >= self.policy.retries:
-            raise self._error(failure, where, f"gave up after {attempt + 1} attempts "
+            attempts = f"{attempt + 1} attempt{'s' if attempt else ''}"
+            raise self._error(failure, where, f"gave up after {attempts} "
                               f"(`retries: {self.policy.retries}`)")
         delay = self.policy.backoff(attempt)
         if failure.retry_after is not None:

@@ -43,7 +43,7 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
     spec = expect_mapping(ctx, config.get("http"), base, f"`http` of source `{name}`") or {}
     check_keys(ctx, spec, base, OPTIONS, ("url",), "an `http` source")
     for_each = _plan_for_each(name, spec.get("for_each"), ctx, (*base, "for_each"))
-    names = (for_each[0],) if for_each else ()
+    names = _parent_alias(spec.get("for_each"))
     method = _plan_method(spec.get("method", "GET"), ctx, (*base, "method"))
     url_text = expect_text(ctx, spec["url"], (*base, "url"), "`url`") if "url" in spec else None
     source = HttpSource(
@@ -89,6 +89,14 @@ def _plan_for_each(name: str, value: Any, ctx: PlanContext, path: Path) -> tuple
                   or f"sources: {', '.join(sorted(ctx.source_names))}")
         return None
     return alias, parent
+
+
+def _parent_alias(value: Any) -> tuple[str, ...]:
+    # The declared name is usable in templates even when `for_each` itself is wrong, so that one
+    # mistake is reported once rather than again by every template that uses the parent.
+    if isinstance(value, Mapping) and len(value) == 1:
+        return (str(next(iter(value))),)
+    return ()
 
 
 def _plan_method(value: Any, ctx: PlanContext, path: Path) -> str:
