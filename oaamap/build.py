@@ -107,7 +107,7 @@ class Builder:
 
     def _merge(self, section: str, row: RuleRow) -> None:
         values = row.values
-        key = str(values[identifier_key(row.rule)])
+        key = str(values.get("identity") or values[identifier_key(row.rule, self.template)])
         lower = key.lower()
         drafts = self.drafts[section]
         draft = drafts.get(lower)
@@ -131,8 +131,7 @@ class Builder:
     def _union(self, draft: _Draft, name: str, value: list[Any]) -> None:
         current = draft.values.get(name)
         if current is None:
-            draft.values[name] = list(value)
-            return
+            current = draft.values[name] = []
         seen = {_dedupe_key(v) for v in current}
         for item in value:
             k = _dedupe_key(item)

@@ -162,7 +162,7 @@ def _grant_references(es: EntitySet) -> Iterator[PayloadError]:
 
 def _cycles(es: EntitySet, section: str, field_name: str) -> Iterator[PayloadError]:
     items = es.sections.get(section, ())
-    edges = {e.key.lower(): [str(x).lower() for x in e.values.get(field_name, ())]
+    edges = {e.key.lower(): [str(x).lower() for x in _as_list(e.values.get(field_name))]
              for e in items}
     by_key = {e.key.lower(): (i, e) for i, e in enumerate(items)}
     state: dict[str, int] = {}
@@ -189,6 +189,12 @@ def _cycles(es: EntitySet, section: str, field_name: str) -> Iterator[PayloadErr
                 state[child] = 1
                 path.append(child)
                 stack.append((child, iter(edges[child])))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
@@ -243,7 +249,7 @@ def check_payload(payload: Mapping[str, Any], entities: EntitySet) -> list[Paylo
     checks = [_entity_checks(entities), _references(entities)]
     if entities.template == "application":
         checks += [_grant_references(entities), _cycles(entities, "groups", "groups"),
-                   _cycles(entities, "roles", "roles")]
+                   _cycles(entities, "roles", "roles"), _cycles(entities, "resources", "parent")]
     elif entities.template == "identity_provider":
         checks.append(_cycles(entities, "groups", "groups"))
     checks.append(_schema_violations(payload, entities))

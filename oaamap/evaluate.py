@@ -14,7 +14,7 @@ from typing import Any
 import jmespath.exceptions
 
 from .errors import DataError, RowRef, Warning_
-from .expressions import _TRUE, _FALSE, FunctionError, _is_false, _text, to_rfc3339
+from .expressions import _FALSE, _TRUE, FunctionError, _is_false, _text, to_rfc3339
 from .language import IDP_PROVIDER_TYPES, TEMPLATES, FieldSpec
 from .model import Rule, RuleRow
 from .sources import Record
@@ -52,11 +52,28 @@ def _timestamp(value: Any, spec: FieldSpec) -> Any:
                            "; convert it with to_rfc3339(value, '<strftime format>')") from e
 
 
+_CANONICAL: dict[tuple[str, ...], dict[str, str]] = {}
+
+
+def canonical(text: str, choices: tuple[str, ...]) -> str:
+    """The canonical spelling of an enumerated value, matched case-insensitively.
+
+    Veza's SDK only takes its enum members, so `dataread` is emitted as `DataRead`.
+
+    Raises:
+        ValueProblem: the value is none of the choices.
+    """
+    table = _CANONICAL.get(choices)
+    if table is None:
+        table = _CANONICAL[choices] = {c.lower(): c for c in choices}
+    found = table.get(text.lower())
+    if found is None:
+        raise ValueProblem(f"`{text}` is not one of {', '.join(choices)}")
+    return found
+
+
 def _enum(value: Any, spec: FieldSpec) -> Any:
-    text = _str(value, spec)
-    if text.lower() not in {c.lower() for c in spec.choices}:
-        raise ValueProblem(f"`{text}` is not one of {', '.join(spec.choices)}")
-    return text
+    return canonical(_str(value, spec), spec.choices)
 
 
 def _list(value: Any, spec: FieldSpec) -> Any:
@@ -67,8 +84,9 @@ def _list(value: Any, spec: FieldSpec) -> Any:
             continue
         text = item if type(item) is str else _str(item, spec)
         if spec.choices:
-            _enum(text, spec)
-        out.append(text)
+            text = canonical(text, spec.choices)
+        if text not in out:
+            out.append(text)
     return out or None
 
 
@@ -87,7 +105,7 @@ def _objects(value: Any, spec: FieldSpec) -> Any:
                                f"{', '.join(spec.members)})")
         if item.get(spec.members[0]) is None:
             continue
-        out.append({k: (v if isinstance(v, bool) else _text(v))
+        out.append({k: (_boolean(v) if k == "primary" else _text(v))
                     for k, v in item.items() if v is not None})
     return out or None
 
@@ -97,10 +115,8 @@ def _object(value: Any, spec: FieldSpec) -> Any:
     if not objects:
         return None
     obj = objects[0]
-    provider = obj.get("provider_type")
-    if provider is not None and provider.lower() not in IDP_PROVIDER_TYPES:
-        raise ValueProblem(f"provider_type `{provider}` is not one of "
-                           f"{', '.join(IDP_PROVIDER_TYPES)}")
+    if obj.get("provider_type") is not None:
+        obj["provider_type"] = canonical(obj["provider_type"], IDP_PROVIDER_TYPES)
     return obj
 
 
@@ -159,8 +175,14 @@ IDENTIFIERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def identifier_key(rule: Rule) -> str:
-    """The field whose null value makes a row of `rule` skipped (its identifier)."""
+def identifier_key(rule: Rule, template: str = "application") -> str:
+    """The field whose null value makes a row of `rule` skipped (its identifier).
+
+    An IdP user's or group's `identity` falls back to its name (as in Veza's SDK), so there the
+    name is what must not be null.
+    """
+    if template == "identity_provider" and rule.section in ("users", "groups"):
+        return "name"
     for key in IDENTIFIERS.get(rule.section, ("name",)):
         if key in rule.fields:
             return key
@@ -227,7 +249,7 @@ class Evaluation:
         if props is _SKIP:
             return None
         if rule.section not in ("application", "idp", "system") and \
-                values.get(identifier_key(rule)) is None:
+                values.get(identifier_key(rule, self.template)) is None:
             self._count_skip(rule)
             return None
         return RuleRow(rule, values, props, tags, None)
@@ -280,7 +302,7 @@ class Evaluation:
         if rule.each is not None:
             pending |= rule.each[1].root_fields
             pending.discard(rule.each[0])
-        return _Compiled(rule, fields, identifier_key(rule), pending)
+        return _Compiled(rule, fields, identifier_key(rule, self.template), pending)
 
     def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
         if compiled.first_keys is None:

@@ -192,3 +192,18 @@ def test_each_and_where(tmp_path: Path) -> None:
             name: g
         """, "groups,active\na|b,y\nb|c,n\n")
     assert [g["name"] for g in result.payload["applications"][0]["local_groups"]] == ["a", "b"]
+
+
+def test_resource_parent_cycles_are_errors(tmp_path: Path) -> None:
+    """Resources whose parents form a cycle would vanish from the tree: that is an error."""
+    with pytest.raises(PayloadErrors, match="nested resources form a cycle: r3 -> r4 -> r3"):
+        compile_app(tmp_path, "resources:\n  - {from: rows, name: n, type: \"'t'\", parent: p}\n",
+                    "n,p\nr1,\nr3,r4\nr4,r3\n")
+
+
+def test_enums_are_matched_case_insensitively_and_emitted_canonically(tmp_path: Path) -> None:
+    """`dataread` is Veza's `DataRead` (the SDK's enums only take the canonical spelling)."""
+    result = compile_app(tmp_path, "permissions:\n  - {from: rows, name: n, canonical: \"[c]\"}\n",
+                         "n,c\nread,dataread\nwrite,DATAWRITE\n")
+    assert [p["permission_type"] for p in result.payload["permissions"]] == [["DataRead"],
+                                                                             ["DataWrite"]]

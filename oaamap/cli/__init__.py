@@ -118,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load_commands() -> None:
     if COMMANDS:
         return
-    from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
-
     import importlib.util
+
+    from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
 
     if importlib.util.find_spec(f"{__name__}.veza") is not None:
         from . import veza as _veza  # noqa: F401  (registers run, push, emulator)
