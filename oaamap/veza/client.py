@@ -307,11 +307,7 @@ class VezaClient:
             delay = self._delay(attempt, response)
             attempt += 1
             self.retries += 1
-            why = f"HTTP {status}" if status is not None else f"{type(failure).__name__}"
-            self._notify(
-                f"{why} from {method} {self._scrub(url)}; retry {attempt} of "
-                f"{self.settings.max_retries} in {delay:.1f} s"
-            )
+            self._note_retry(method, url, status, failure, attempt, delay)
             self._sleep(delay)
         if response is None:
             raise PushError(
@@ -319,6 +315,12 @@ class VezaClient:
                 code="CONNECTION",
             ) from failure
         return self._decode(method, url, response)
+
+    def _note_retry(self, method: str, url: str, status: int | None,
+                    failure: Exception | None, attempt: int, delay: float) -> None:
+        why = f"HTTP {status}" if status is not None else type(failure).__name__
+        self._notify(f"{why} from {method} {self._scrub(url)}; retry {attempt} of "
+                     f"{self.settings.max_retries} in {delay:.1f} s")
 
     def _send(
         self, method: str, url: str, data: bytes | None

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import emulator_push as _push  # noqa: F401  (registers :push and :parts)
 from .emulator_routes import Call, dispatch
-from .emulator_store import ApiError, RequestRecord, Store
+from .emulator_store import KEEP_REQUESTS, ApiError, RequestRecord, Store
 
 __all__ = ["EmulatorServer", "FaultInjector", "Faults", "error_body"]
 
@@ -200,9 +200,12 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = e.status, error_body(e.status, e.code, e.message, e.violations)
         except Exception as e:  # a bug in the emulator: answer like Veza would, log it
             status, answer = 500, error_body(500, "Internal", f"internal error: {e!r}")
-        self.server.store.requests.append(RequestRecord(
-            self.command, url.path, url.query, int(self.headers.get("Content-Length") or 0),
-            status, _summary(body)))
+        log = self.server.store.requests
+        log.append(RequestRecord(self.command, url.path, url.query,
+                                 int(self.headers.get("Content-Length") or 0), status,
+                                 _summary(body)))
+        if len(log) > KEEP_REQUESTS:
+            del log[:-KEEP_REQUESTS]
         self._send(status, answer, extra)
 
     def _inject_fault(self, path: str, headers: dict[str, str]) -> None:

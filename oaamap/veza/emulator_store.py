@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+KEEP_PUSHES = 200
+KEEP_REQUESTS = 20_000
+
 __all__ = ["ApiError", "PushRecord", "RequestRecord", "Store", "Upload", "slug"]
 
 
@@ -208,6 +211,7 @@ class Store:
             )
             record = self._write_payload(record)
             self.pushes.append(record)
+            del self.pushes[:-KEEP_PUSHES]  # a long-running emulator keeps the last ones only
             self.save()
             return record
 
