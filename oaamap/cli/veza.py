@@ -194,11 +194,11 @@ def _spool(args: argparse.Namespace, store: StateStore, target: PushTarget, payl
 
 def report_push(args: argparse.Namespace, outcome: PushOutcome, counts: dict[str, int],
                 started: float) -> None:
-    """Print every Veza warning and a summary line on stderr."""
-    for message in outcome.warnings:
-        print(f"veza: warning: {message}", file=sys.stderr)
+    """Print every Veza warning and a summary line on stderr (neither with `--quiet`)."""
     if args.quiet:
         return
+    for message in outcome.warnings:
+        print(f"veza: warning: {message}", file=sys.stderr)
     made = [f"{what} created" for what, new in (("provider", outcome.provider.created),
                                                 ("data source", outcome.data_source.created))
             if new]
