@@ -80,6 +80,7 @@ class Builder:
     errors: list[DataError] = field(default_factory=list)
     header: Entity | None = None
     conflicts: int = 0
+    holders: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
@@ -126,7 +127,7 @@ class Builder:
         if roles:
             kind = "local_user" if section == "users" else "local_group"
             for role in roles:
-                self._role(self._grants_of(kind, draft.key, row.ref), role, [], True, {})
+                self._role(self._grants_of(kind, draft.key, row), role, [], True, {})
 
     def _union(self, draft: _Draft, name: str, value: list[Any]) -> None:
         current = draft.values.get(name)
@@ -185,17 +186,25 @@ class Builder:
 
     # -- grants ----------------------------------------------------------------------------
 
-    def _grants_of(self, kind: str, identity: str, ref: RowRef | None) -> _Grants:
+    def _grants_of(self, kind: str, identity: str, row: RuleRow) -> _Grants:
         key = (kind, identity.lower())
         grants = self.grants.get(key)
         if grants is None:
-            grants = self.grants[key] = _Grants(identity, kind, ref)
+            grants = self.grants[key] = _Grants(identity, kind, row.ref)
         return grants
+
+    def _holder(self, row: RuleRow) -> str:
+        # One rule always names the same identity key (the planner checks exactly one is given).
+        holder = self.holders.get(id(row.rule))
+        if holder is None:
+            holder = self.holders[id(row.rule)] = next(
+                k for k in GRANT_IDENTITIES if k in row.rule.fields)
+        return holder
 
     def _grant(self, row: RuleRow) -> None:
         values = row.values
-        holder = next(k for k in GRANT_IDENTITIES if k in values)
-        grants = self._grants_of(GRANT_IDENTITIES[holder][1], values[holder], row.ref)
+        holder = self._holder(row)
+        grants = self._grants_of(GRANT_IDENTITIES[holder][1], values[holder], row)
         resources = values.get("resources") or []
         apply = values.get("apply_to_application")
         if not resources and apply is False:

@@ -19,7 +19,7 @@ from .language import TEMPLATES
 from .model import Entity, EntitySet
 from .payload_schema import PayloadValidator
 
-__all__ = ["check_payload"]
+__all__ = ["SchemaCheck", "check_entities"]
 
 MAX_NAME = 512
 MAX_TEXT = 4096
@@ -52,29 +52,8 @@ def _pointer(es: EntitySet, section: str, index: int) -> str:
     return f"{base}/{index}"
 
 
-def _strings(value: Any, key: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield key, value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item, key)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, k)
 
 
-def _check_strings(entity: Entity, pointer: str) -> Iterator[PayloadError]:
-    for key, text in _strings(entity.values, ""):
-        limit = MAX_NAME if key in NAME_FIELDS else MAX_TEXT
-        if len(text) > limit:
-            yield PayloadError(f"`{key or 'value'}` of {entity.section} `{entity.key[:60]}` is "
-                               f"{len(text)} characters long; Veza accepts at most {limit}",
-                               pointer, entity.ref)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            yield PayloadError(f"`{key}` of {entity.section} `{entity.key[:60]}` is not valid "
-                               "UTF-8", pointer, entity.ref)
 
 
 def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[str, str]],
@@ -93,14 +72,6 @@ def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[st
                                pointer, entity.ref)
 
 
-def _check_tags(entity: Entity, pointer: str) -> Iterator[PayloadError]:
-    for key, value in entity.tags:
-        if not TAG_KEY.match(key):
-            yield PayloadError(f"tag key `{key}` has characters Veza rejects (letters, digits, "
-                               "`_`)", pointer, entity.ref)
-        if value and not TAG_VALUE.match(value):
-            yield PayloadError(f"tag value `{value}` has characters Veza rejects (letters, "
-                               "digits, spaces and `_ , @ . -`)", pointer, entity.ref)
 
 
 def _check_timestamps(entity: Entity, pointer: str) -> Iterator[PayloadError]:
@@ -202,17 +173,13 @@ def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
                     "hris": "system"}[es.template]
     for section in TEMPLATES[es.template].sections:
         _SECTION_TEMPLATE.setdefault(section, es.template)
-    yield from _check_strings(es.header, "")
     yield from _check_properties(es.header, header_scope, es.property_types, "")
-    yield from _check_tags(es.header, "")
     for section, items in es.sections.items():
         for index, entity in enumerate(items):
             pointer = _pointer(es, section, index)
             scope = (f"resources:{entity.values.get('type', '')}" if section == "resources"
                      else section)
-            yield from _check_strings(entity, pointer)
             yield from _check_properties(entity, scope, es.property_types, pointer)
-            yield from _check_tags(entity, pointer)
             yield from _check_timestamps(entity, pointer)
 
 
@@ -221,9 +188,31 @@ def _validator(template: str) -> PayloadValidator:
     return PayloadValidator(template)
 
 
-def _schema_violations(payload: Mapping[str, Any], es: EntitySet) -> Iterator[PayloadError]:
-    for violation in _validator(es.template).errors(payload):
-        yield PayloadError(violation.message, violation.pointer, _ref_at(es, violation.pointer))
+class SchemaCheck:
+    """Checks a payload against its template's JSON Schema while it is being serialised.
+
+    The skeleton (the payload with its big lists empty) is checked whole; then each item of a big
+    list is checked against its `$defs` entry as it streams past (`__call__` is the item hook).
+    """
+
+    def __init__(self, entities: EntitySet) -> None:
+        self.entities = entities
+        self.validator = _validator(entities.template)
+        self.problems: list[PayloadError] = []
+
+    def skeleton(self, skeleton_payload: Mapping[str, Any]) -> None:
+        """Check the payload with its Lazy lists empty."""
+        self._report(self.validator.errors(skeleton_payload))
+
+    def __call__(self, item: dict[str, Any], definition: str, pointer: str) -> None:
+        if not self.validator.is_valid(item, definition):
+            self._report(self.validator.errors(item, definition, pointer))
+
+    def _report(self, violations: Iterator[Any]) -> None:
+        for violation in violations:
+            if len(self.problems) < MAX_REPORTED:
+                self.problems.append(PayloadError(violation.message, violation.pointer,
+                                                  _ref_at(self.entities, violation.pointer)))
 
 
 def _ref_at(es: EntitySet, pointer: str) -> RowRef | None:
@@ -240,8 +229,9 @@ def _ref_at(es: EntitySet, pointer: str) -> RowRef | None:
     return None
 
 
-def check_payload(payload: Mapping[str, Any], entities: EntitySet) -> list[PayloadError]:
-    """Every violation of the payload schema and of Veza's rules (capped at 1,000).
+def check_entities(entities: EntitySet) -> list[PayloadError]:
+    """Every violation of Veza's rules in the entity model (capped at 1,000); the payload schema
+    is checked by `SchemaCheck` as the payload is serialised.
 
     Returns:
         The violations, each with a JSON pointer and, where known, the source row.
@@ -252,7 +242,6 @@ def check_payload(payload: Mapping[str, Any], entities: EntitySet) -> list[Paylo
                    _cycles(entities, "roles", "roles"), _cycles(entities, "resources", "parent")]
     elif entities.template == "identity_provider":
         checks.append(_cycles(entities, "groups", "groups"))
-    checks.append(_schema_violations(payload, entities))
     out: list[PayloadError] = []
     seen: set[str] = set()
     for check in checks:

@@ -205,7 +205,8 @@ class _Compiled:
     """A rule prepared for the hot loop: (key, evaluate, normalise, required) per field."""
 
     rule: Rule
-    fields: list[tuple[str, Callable[[Any], Any], Callable[[Any, FieldSpec], Any], FieldSpec]]
+    fields: list[tuple[str, Callable[[Any], Any], Callable[[Any, FieldSpec], Any], FieldSpec,
+                       bool]]
     identifier: str
     pending: set[str] = field(default_factory=set)
     first_keys: tuple[str, ...] | None = None
@@ -292,7 +293,9 @@ class Evaluation:
 
     def _compile(self, rule: Rule) -> _Compiled:
         specs = self._spec(rule)
-        fields = [(k, e.evaluate, NORMALIZERS[specs[k].kind], specs[k])
+        # `direct`: a non-empty string needs no normalisation for these kinds (the hot path).
+        fields = [(k, e.evaluate, NORMALIZERS[specs[k].kind], specs[k],
+                   specs[k].kind in ("str", "ref"))
                   for k, e in rule.fields.items()]
         pending: set[str] = set()
         for expr in [*rule.fields.values(), *(p.value for p in rule.properties),
@@ -323,37 +326,51 @@ class Evaluation:
         self._compiled.clear()
 
     def _row(self, compiled: _Compiled, record: Record, data: dict[str, Any]) -> RuleRow | None:
-        rule = compiled.rule
         values: dict[str, Any] = {}
-        for key, evaluate, normalise, spec in compiled.fields:
-            try:
+        key = ""
+        try:
+            for key, evaluate, normalise, spec, direct in compiled.fields:
                 value = evaluate(data)
-            except (jmespath.exceptions.JMESPathError, ValueError) as e:
-                self._error(rule, record.ref, f"`{key}`: {e}", rule.fields[key].text,
-                            rule.field_spans.get(key), data)
+                kind = type(value)
+                if kind is str:
+                    if value:
+                        if direct:
+                            values[key] = value
+                            continue
+                    else:
+                        value = None
+                elif kind is list and not value:
+                    value = None
+                if value is not None:
+                    value = normalise(value, spec)
+                if value is None:
+                    if key == compiled.identifier:
+                        self._count_skip(compiled.rule)
+                        return None
+                    if spec.required:
+                        return self._required_null(compiled.rule, key, record, data)
+                    continue
+                values[key] = value
+        except (jmespath.exceptions.JMESPathError, ValueError) as e:
+            rule = compiled.rule
+            self._error(rule, record.ref, f"`{key}`: {e}", getattr(rule.fields[key], "text", None),
+                        rule.field_spans.get(key), data)
+            return None
+        return self._finish_row(compiled.rule, values, record, data)
+
+    def _finish_row(self, rule: Rule, values: dict[str, Any], record: Record,
+                    data: dict[str, Any]) -> RuleRow | None:
+        props: Any = {}
+        if rule.properties:
+            props = self._properties(rule, None, record, data)
+            if props is _SKIP:
                 return None
-            if value is None or value == "" or value == []:
-                if key == compiled.identifier:
-                    self._count_skip(rule)
-                    return None
-                if spec.required:
-                    return self._required_null(rule, key, record, data)
-                continue
-            result = self._normalise(value, key, spec, rule, record, data, normalise)
-            if result is _SKIP:
+        tags: list[tuple[str, str]] | None = []
+        if rule.tags.pairs or rule.tags.expression is not None:
+            tags = self._tags(rule, record, data)
+            if tags is None:
                 return None
-            if result is not None:
-                values[key] = result
-        if compiled.identifier not in values:
-            self._count_skip(rule)
-            return None
-        props = self._properties(rule, None, record, data)
-        if props is _SKIP:
-            return None
-        tags = self._tags(rule, record, data)
-        if tags is None:
-            return None
-        return RuleRow(rule, values, props, tags, record.ref)
+        return RuleRow(rule, values, props, tags, record)
 
     def _required_null(self, rule: Rule, key: str, record: Record, data: dict) -> None:
         expr = rule.fields[key]

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from .errors import PayloadError, RowRef, Span
 from .expressions import Expression, OaamapFunctions
-from .sources import SourcePlan
+from .sources import Record, SourcePlan
 from .templating import Template
 
 __all__ = [
@@ -109,7 +109,12 @@ class RuleRow:
     values: dict[str, Any]
     properties: dict[str, Any]
     tags: list[tuple[str, str]]
-    ref: RowRef | None
+    record: Record | None
+
+    @property
+    def ref(self) -> RowRef | None:
+        """The record's location, built only when needed (most rows never need it)."""
+        return self.record.ref if self.record is not None else None
 
 
 @dataclass(frozen=True, slots=True)

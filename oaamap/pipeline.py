@@ -6,13 +6,16 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from .build import Builder
-from .check import check_payload
+from .check import SchemaCheck, check_entities
 from .errors import DataErrors, MappingError, MappingErrors, PayloadErrors, Warning_
 from .evaluate import Evaluation
 from .loader import load
@@ -20,12 +23,13 @@ from .model import EntitySet, MappingPlan
 from .planner import plan
 from .sources import ReadContext, Record
 from .sources.files import resolve
-from .templates import compile_payload
+from .templates import compile_payload, iter_json, skeleton
 
 __all__ = ["CompileOptions", "CompileResult", "compile_mapping", "plan_mapping"]
 
 ProgressHook = Callable[[str, int], None]
 PROGRESS_EVERY = 10_000
+SPOOL_IN_MEMORY = 16 * 1024 * 1024  # larger payloads spool to a temporary file
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,8 @@ class CompileResult:
     provider_icon: Path | None
     data_source: str
     entities: EntitySet
-    payload: dict[str, Any]
-    warnings: list[Warning_]
+    spool: IO[str] = field(repr=False)
+    warnings: list[Warning_] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -70,12 +74,20 @@ class CompileResult:
 
     def payload_json(self) -> str:
         """The compact JSON Veza's push endpoint takes in `json_data` (as the SDK serialises)."""
-        return json.dumps(self.payload, separators=(",", ":"))
+        self.spool.seek(0)
+        return self.spool.read()
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        """The payload as JSON data (parsed from the compact text; for tests and tools)."""
+        loaded: dict[str, Any] = json.loads(self.payload_json())
+        return loaded
 
     def write(self, stream: TextIO, indent: int | None = None) -> None:
-        """Write the payload as JSON (compact by default) to a text stream."""
+        """Write the payload as JSON (compact by default, as pushed) to a text stream."""
         if indent is None:
-            stream.write(self.payload_json())
+            self.spool.seek(0)
+            shutil.copyfileobj(self.spool, stream, 1024 * 1024)
         else:
             json.dump(self.payload, stream, indent=indent)
         stream.write("\n")
@@ -215,21 +227,44 @@ def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None
     gc.disable()
     try:
         entities = _evaluate_and_build(mapping, context, options, records, evaluation)
-        payload = compile_payload(entities)
+        spool = _serialise_checked(entities)
     finally:
         if gc_was_enabled:
             gc.enable()
-    problems = [*entities.problems, *check_payload(payload, entities)]
-    if problems:
-        raise PayloadErrors(problems)
     icon = mapping.provider_icon
     return CompileResult(
         template=mapping.template, provider=mapping.provider.render(context),
         provider_icon=resolve(mapping.base_dir, icon.render(context)) if icon else None,
-        data_source=mapping.data_source.render(context), entities=entities, payload=payload,
+        data_source=mapping.data_source.render(context), entities=entities, spool=spool,
         warnings=[*warnings, *ctx.warnings, *evaluation.warnings,
                   *_summary_warnings(evaluation)],
     )
+
+
+def _serialise_checked(entities: EntitySet) -> IO[str]:
+    """Stages 7-8: compile the payload and write its compact JSON to a spool, checking the model
+    and every entity against the payload schema on the way.
+
+    Raises:
+        PayloadErrors: every violation found; nothing of the payload is returned.
+    """
+    problems = [*entities.problems, *check_entities(entities)]
+    payload = compile_payload(entities)
+    schema = SchemaCheck(entities)
+    schema.skeleton(skeleton(payload))
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, mode="w+", encoding="ascii")
+    pieces: list[str] = []
+    for piece in iter_json(payload, schema):
+        pieces.append(piece)
+        if len(pieces) >= 4096:
+            spool.write("".join(pieces))
+            pieces.clear()
+    spool.write("".join(pieces))
+    problems += schema.problems
+    if problems:
+        spool.close()
+        raise PayloadErrors(problems)
+    return spool
 
 
 def _summary_warnings(evaluation: Evaluation) -> list[Warning_]:

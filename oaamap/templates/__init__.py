@@ -6,14 +6,102 @@ the same order, with the same per-entity rule for omitting empty values (REFEREN
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..model import Entity, EntitySet
 
-__all__ = ["TEMPLATE_COMPILERS", "compile_payload", "register_template"]
+__all__ = ["TEMPLATE_COMPILERS", "Lazy", "compile_payload", "iter_json", "materialize",
+           "register_template"]
+
+
+class Lazy:
+    """A list of the payload produced item by item when serialised, never held whole.
+
+    A payload of a million grants held as nested dicts costs about seven times its JSON size;
+    produced lazily, only one entity exists at a time.
+
+    Attributes:
+        produce: returns a fresh iterator of the items (JSON-ready dicts).
+        definition: the payload schema's `$defs` entry each item is checked against.
+    """
+
+    __slots__ = ("definition", "produce")
+
+    def __init__(self, produce: Callable[[], Iterable[dict[str, Any]]], definition: str) -> None:
+        self.produce = produce
+        self.definition = definition
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.produce())
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+ItemHook = Callable[[dict[str, Any], str, str], None]
+
+
+def iter_json(value: Any, on_item: ItemHook | None = None, pointer: str = "") -> Iterator[str]:
+    """Compact JSON text of a payload, in pieces, exactly as `json.dumps(separators=(',', ':'))`
+    would write the materialised payload (ASCII, key order kept).
+
+    Args:
+        value: the payload (dicts, lists, Lazy lists, scalars).
+        on_item: called with (item, definition, JSON pointer) for each item of a Lazy list.
+        pointer: the JSON pointer of `value`.
+    """
+    if isinstance(value, Lazy):
+        yield "["
+        for index, item in enumerate(value):
+            if on_item is not None:
+                on_item(item, value.definition, f"{pointer}/{index}")
+            yield ("," if index else "") + _ENCODE(item)
+        yield "]"
+    elif isinstance(value, dict) and _has_lazy(value):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield ("," if index else "") + _ENCODE(key) + ":"
+            yield from iter_json(item, on_item, f"{pointer}/{key}")
+        yield "}"
+    elif isinstance(value, list) and any(_has_lazy(v) for v in value if isinstance(v, dict)):
+        yield "["
+        for index, item in enumerate(value):
+            yield "," if index else ""
+            yield from iter_json(item, on_item, f"{pointer}/{index}")
+        yield "]"
+    else:
+        yield _ENCODE(value)
+
+
+def _has_lazy(value: dict[str, Any]) -> bool:
+    return any(isinstance(v, Lazy) or (isinstance(v, dict) and _has_lazy(v))
+               or (isinstance(v, list) and any(isinstance(x, dict) and _has_lazy(x) for x in v))
+               for v in value.values())
+
+
+def materialize(value: Any) -> Any:
+    """The payload with every Lazy list produced (plain JSON data; for tests and pretty output)."""
+    if isinstance(value, Lazy):
+        return [materialize(item) for item in value]
+    if isinstance(value, dict):
+        return {k: materialize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [materialize(v) for v in value]
+    return value
+
+
+def skeleton(value: Any) -> Any:
+    """The payload with every Lazy list empty (the part the whole-document schema checks)."""
+    if isinstance(value, Lazy):
+        return []
+    if isinstance(value, dict):
+        return {k: skeleton(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [skeleton(v) for v in value]
+    return value
 
 PayloadCompiler = Callable[[EntitySet], dict[str, Any]]
+
 TEMPLATE_COMPILERS: dict[str, PayloadCompiler] = {}
 
 
@@ -29,7 +117,7 @@ def register_template(name: str, compiler: PayloadCompiler) -> None:
 
 
 def compile_payload(entities: EntitySet) -> dict[str, Any]:
-    """The OAA payload (`json_data`) of an EntitySet, for its template.
+    """The OAA payload (`json_data`) of an EntitySet, for its template; big lists are Lazy.
 
     Example:
         >>> compile_payload(entity_set)["applications"][0]["name"]  # doctest: +SKIP

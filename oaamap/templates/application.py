@@ -6,6 +6,7 @@ from typing import Any
 
 from ..model import Entity, EntitySet, IdentityGrants
 from . import (
+    Lazy,
     definitions,
     falsy,
     none_list_dict,
@@ -146,24 +147,33 @@ def compile_application(es: EntitySet) -> dict[str, Any]:
     header = es.header.values
     name, ids = header["name"], es.uses_ids
     roots, children = _resource_tree(es)
+    sections = es.sections
     app: dict[str, Any] = {
         "name": name, "application_type": header["type"],
         "description": header.get("description"),
-        "local_users": [user(e, ids.get("users")) for e in es.sections.get("users", ())],
-        "local_groups": [group(e, ids.get("groups")) for e in es.sections.get("groups", ())],
-        "local_roles": [role(e, ids.get("roles")) for e in es.sections.get("roles", ())],
-        "local_access_creds": [access_cred(e) for e in es.sections.get("access_creds", ())],
+        "local_users": Lazy(lambda: (user(e, ids.get("users"))
+                                     for e in sections.get("users", ())), "local_user"),
+        "local_groups": Lazy(lambda: (group(e, ids.get("groups"))
+                                      for e in sections.get("groups", ())), "local_group"),
+        "local_roles": Lazy(lambda: (role(e, ids.get("roles"))
+                                     for e in sections.get("roles", ())), "local_role"),
+        "local_access_creds": Lazy(lambda: (access_cred(e)
+                                            for e in sections.get("access_creds", ())),
+                                   "local_access_cred"),
         "local_agents": [], "local_models": [],
         "tags": tags(es.header), "custom_properties": dict(es.header.properties),
     }
     if header.get("owners"):
         app["owners"] = owners(es.header)
-    app["resources"] = [resource(e, children, ids.get("resources")) for e in roots]
+    app["resources"] = Lazy(lambda: (resource(e, children, ids.get("resources"))
+                                     for e in roots), "resource")
     return {
         "custom_property_definition": {"applications": [_definitions(es, header["type"])]},
         "applications": [app],
-        "permissions": [permission(e) for e in es.sections.get("permissions", ())],
-        "identity_to_permissions": [identity_entry(g, name) for g in es.grants],
+        "permissions": Lazy(lambda: (permission(e) for e in sections.get("permissions", ())),
+                            "permission"),
+        "identity_to_permissions": Lazy(lambda: (identity_entry(g, name) for g in es.grants),
+                                        "identity_to_permission"),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Entity, EntitySet
-from . import definitions, identities, none_list_dict, none_list_dict_emptystr, register_template
+from . import Lazy, definitions, identities, none_list_dict, none_list_dict_emptystr, register_template
 
 EMPLOYEE_TEXT = (
     "id", "name", "employee_number", "company", "first_name", "last_name", "preferred_name",
@@ -48,8 +48,9 @@ def compile_hris(es: EntitySet) -> dict[str, Any]:
         },
         "system": {"id": header["name"], "name": header["name"], "url": header.get("url", ""),
                    "idp_providers": list(header.get("idp_types", []))},
-        "employees": [employee(e) for e in es.sections.get("employees", ())],
-        "groups": [group(e) for e in es.sections.get("groups", ())],
+        "employees": Lazy(lambda: (employee(e) for e in es.sections.get("employees", ())),
+                          "employee"),
+        "groups": Lazy(lambda: (group(e) for e in es.sections.get("groups", ())), "hris_group"),
     }
 
 

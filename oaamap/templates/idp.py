@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Entity, EntitySet
-from . import definitions, identities, none_list_dict, register_template, tags
+from . import Lazy, definitions, identities, none_list_dict, register_template, tags
 
 
 def _source_identity(e: Entity) -> dict[str, str] | None:
@@ -64,9 +64,9 @@ def compile_idp(es: EntitySet) -> dict[str, Any]:
         "name": header["name"], "idp_type": header["type"],
         "domains": [{"name": header["domain"], "tags": tags(es.header),
                      "custom_properties": dict(es.header.properties)}],
-        "users": [user(e) for e in es.sections.get("users", ())],
-        "groups": [group(e) for e in es.sections.get("groups", ())],
-        "apps": [app(e) for e in es.sections.get("apps", ())],
+        "users": Lazy(lambda: (user(e) for e in es.sections.get("users", ())), "idp_user"),
+        "groups": Lazy(lambda: (group(e) for e in es.sections.get("groups", ())), "idp_group"),
+        "apps": Lazy(lambda: (app(e) for e in es.sections.get("apps", ())), "idp_app"),
     }
 
 

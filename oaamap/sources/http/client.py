@@ -1,8 +1,9 @@
 """Sending requests for the `http` source: session, timeouts, retries with backoff, clear errors.
 
 Every request has a connect/read timeout and a deadline for the whole response (10x the timeout),
-and is retried a bounded number of times on connection errors, timeouts, 408, 429 and 5xx, waiting
-an exponential backoff or what `Retry-After` asks (capped). Everything that fails ends in one
+and is retried a bounded number of times on connection errors, timeouts, 408, 429, 5xx and a 403
+that is a rate limit (with `Retry-After`, or GitHub's `X-RateLimit-Remaining: 0`), waiting an
+exponential backoff or what the server asks (capped). Everything that fails ends in one
 `SourceError` naming the source, the method, the redacted URL, the status and the start of the
 body. Nothing here logs or raises a secret: URLs are sanitized and every text passes the Redactor.
 """
@@ -210,9 +211,11 @@ class HttpClient:
             return _Failure(self._describe(e)), prepared
         if 200 <= response.status < 300:
             return response
-        return _Failure(_reason(response.status), response.status,
-                        self._excerpt(response.content),
-                        _retry_after(response.headers.get("Retry-After"))), prepared
+        wait = _rate_limit_wait(response.headers)
+        reason = _reason(response.status)
+        if response.status == 403 and wait is not None:
+            reason += " (rate limited)"
+        return _Failure(reason, response.status, self._excerpt(response.content), wait), prepared
 
     def _read(self, raw: requests.Response) -> bytes:
         deadline = time.monotonic() + self.timeout * _DEADLINE_FACTOR
@@ -226,7 +229,7 @@ class HttpClient:
 
     def _wait_or_fail(self, failure: _Failure, attempt: int, where: str) -> None:
         retryable = failure.status is None or failure.status in RETRY_STATUSES or \
-            failure.status >= 500
+            failure.status >= 500 or (failure.status == 403 and failure.retry_after is not None)
         if not retryable:
             raise self._error(failure, where, _refusal_hint(failure.status))
         if attempt >= self.policy.retries:
@@ -303,6 +306,18 @@ def _refusal_hint(status: int | None) -> str:
     if status == 404:
         return "not found; check `url` (and the fan-out parent's fields it uses)"
     return "the server refused the request (not retried)"
+
+
+def _rate_limit_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds a rate-limited response asks to wait: `Retry-After`, or for a 403 with
+    `X-RateLimit-Remaining: 0` (GitHub's primary rate limit) the time until `X-RateLimit-Reset`."""
+    wait = _retry_after(headers.get("Retry-After"))
+    if wait is None and headers.get("X-RateLimit-Remaining") == "0":
+        try:
+            wait = max(0.0, float(headers.get("X-RateLimit-Reset", "")) - time.time())
+        except ValueError:
+            wait = None
+    return wait
 
 
 def _retry_after(value: str | None) -> float | None:
