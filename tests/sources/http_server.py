@@ -336,6 +336,18 @@ def add_standard_routes(server: LocalServer) -> None:
                          headers={"Content-Type": "text/html"})
         return Reply(200, [{"ok": True, "attempts": n}])
 
+    @server.route("/flaky/403")
+    def github_rate_limit(req: Req) -> Reply:
+        n = server.count("403:" + req.query.get("key", ""))
+        if n > int(req.query.get("fail", 1)):
+            return Reply(200, [{"ok": True, "attempts": n}])
+        style = req.query.get("style", "plain")
+        headers = {"Retry-After": "0"} if style == "retry-after" else {}
+        if style == "reset":
+            headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()))}
+        return Reply(403, {"message": "API rate limit exceeded" if headers else "Forbidden"},
+                     headers)
+
     @server.route("/always/503")
     def always(req: Req) -> Reply:
         return Reply(503, {"message": "down for maintenance"})

@@ -57,6 +57,19 @@ def test_retry_after_cap_is_an_option(server: LocalServer) -> None:
         read_all(plan, options={"http_retry_after_max": 1})
 
 
+@pytest.mark.parametrize("style", ["retry-after", "reset"])
+def test_a_403_rate_limit_is_retried(server: LocalServer, style: str) -> None:
+    records = read_all(plan_one(source(server.url(f"/flaky/403?key={style}&style={style}"))))
+    assert data(records) == [{"ok": True, "attempts": 2}]
+
+
+def test_a_plain_403_is_not_retried(server: LocalServer) -> None:
+    with pytest.raises(SourceError) as info:
+        read_all(plan_one(source(server.url("/flaky/403?key=plain"))))
+    assert info.value.status == 403
+    assert server.hits["/flaky/403"] == 1
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_transient_5xx_are_retried(server: LocalServer, status: int) -> None:
     records = read_all(plan_one(source(server.url(f"/flaky/500?key=s{status}&status={status}"))))
