@@ -7,7 +7,7 @@ with `strict`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow
 
 __all__ = ["Builder"]
 
+SMALL_TARGETS = 32  # above this many resources, an assignment's targets become a dict
 GRANT_IDENTITIES = {"user": ("users", "local_user"), "group": ("groups", "local_group"),
                     "idp": (None, "idp"), "access_cred": ("access_creds", "local_access_creds")}
 IDENTITY_ORDER = ("local_user", "local_group", "idp", "local_access_creds")
@@ -33,8 +34,9 @@ class _Draft:
     def __init__(self, key: str, row: RuleRow) -> None:
         self.key = key
         self.values: dict[str, Any] = {}
-        self.properties: dict[str, Any] = {}
-        self.tags: dict[tuple[str, str], None] = {}
+        # Created on first use: most entities have neither, and there may be millions.
+        self.properties: dict[str, Any] | None = None
+        self.tags: dict[tuple[str, str], None] | None = None
         self.ref = row.ref
         self.rule = row.rule
 
@@ -49,7 +51,7 @@ class _Grants:
         self.kind = kind
         self.ref = ref
         self.app: dict[str, str] = {}
-        self.resources: dict[str, tuple[str, dict[str, str]]] = {}
+        self.resources: dict[str, list[Any]] = {}
         self.roles: dict[str, list[Any]] = {}
 
 
@@ -80,7 +82,9 @@ class Builder:
     errors: list[DataError] = field(default_factory=list)
     header: Entity | None = None
     conflicts: int = 0
-    holders: dict[int, str] = field(default_factory=dict)
+    targets_of: dict[int, tuple[str, str, str]] = field(default_factory=dict)
+    lowered: dict[str, str] = field(default_factory=dict)
+    spelling: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
@@ -121,8 +125,11 @@ class Builder:
             else:
                 self._scalar(draft, name, value, row, section)
         self._merge_properties(draft, row, self._scope(section, draft))
-        for tag in row.tags:
-            draft.tags[tag] = None
+        if row.tags:
+            if draft.tags is None:
+                draft.tags = {}
+            for tag in row.tags:
+                draft.tags[tag] = None
         roles = values.get("roles") if section in ("users", "groups") else None
         if roles:
             kind = "local_user" if section == "users" else "local_group"
@@ -168,6 +175,8 @@ class Builder:
         declared = {p.name: p.type for p in row.rule.properties if p.type}
         for name, value in row.properties.items():
             self._type_seen(scope, name, value, declared.get(name))
+            if draft.properties is None:
+                draft.properties = {}
             current = draft.properties.get(name)
             if current is None:
                 draft.properties[name] = value
@@ -193,18 +202,19 @@ class Builder:
             grants = self.grants[key] = _Grants(identity, kind, row.ref)
         return grants
 
-    def _holder(self, row: RuleRow) -> str:
-        # One rule always names the same identity key (the planner checks exactly one is given).
-        holder = self.holders.get(id(row.rule))
-        if holder is None:
-            holder = self.holders[id(row.rule)] = next(
-                k for k in GRANT_IDENTITIES if k in row.rule.fields)
-        return holder
+    def _grant_target(self, rule: Any) -> tuple[str, str, str]:
+        # Per rule, once: which key names the identity, its identity type, role or permission.
+        target = self.targets_of.get(id(rule))
+        if target is None:
+            holder = next(k for k in GRANT_IDENTITIES if k in rule.fields)
+            what = "role" if "role" in rule.fields else "permission"
+            target = self.targets_of[id(rule)] = (holder, GRANT_IDENTITIES[holder][1], what)
+        return target
 
     def _grant(self, row: RuleRow) -> None:
         values = row.values
-        holder = self._holder(row)
-        grants = self._grants_of(GRANT_IDENTITIES[holder][1], values[holder], row)
+        holder, kind, what = self._grant_target(row.rule)
+        grants = self._grants_of(kind, values[holder], row)
         resources = values.get("resources") or []
         apply = values.get("apply_to_application")
         if not resources and apply is False:
@@ -212,27 +222,48 @@ class Builder:
                 "grant applies to neither the application nor any resource; it grants nothing",
                 ref=row.ref))
             return
-        if "role" in values:
+        if what == "role":
             for name, value in row.properties.items():
                 self._type_seen("role_assignments", name, value, _declared(row, name))
             self._role(grants, values["role"], resources, True if not resources else apply,
                        row.properties)
-        elif "permission" in values:
+        else:
             self._permission(grants, values["permission"], resources, apply)
+
+    def _key(self, reference: str) -> str:
+        # One shared lower-cased string per distinct resource reference: a million grant rows
+        # name the same few thousand resources, so each string is stored once.
+        lower = self.lowered.get(reference)
+        if lower is None:
+            lower = self.lowered[reference] = reference.lower()
+            self.spelling.setdefault(lower, reference)
+        return lower
+
+    def _targets(self, targets: list[str] | dict[str, None], resources: list[str]
+                 ) -> list[str] | dict[str, None]:
+        for r in resources:
+            lower = self._key(r)
+            if lower not in targets:
+                if type(targets) is list:
+                    targets.append(lower)
+                    if len(targets) > SMALL_TARGETS:
+                        targets = dict.fromkeys(targets)
+                else:
+                    targets[lower] = None
+        return targets
 
     def _role(self, grants: _Grants, role: str, resources: list[str], apply: bool | None,
               properties: Mapping[str, Any]) -> None:
-        entry = grants.roles.get(role.lower())
+        lower = self._key(role)
+        entry = grants.roles.get(lower)
         if entry is None:
-            grants.roles[role.lower()] = [role, apply, {r.lower(): r for r in resources},
-                                          dict(properties)]
-            return
-        if apply is not None:
+            entry = grants.roles[lower] = [role, apply, [], None]
+        elif apply is not None:
             entry[1] = apply
-        targets = entry[2]
-        for r in resources:
-            targets.setdefault(r.lower(), r)
-        entry[3].update(properties)
+        if resources:
+            entry[2] = self._targets(entry[2], resources)
+        if properties:
+            entry[3] = {**(entry[3] or {}), **properties}
 
     def _permission(self, grants: _Grants, permission: str, resources: list[str],
                     apply: bool | None) -> None:
@@ -242,9 +273,8 @@ class Builder:
         if resources:
             entry = grants.resources.get(lower)
             if entry is None:
-                entry = grants.resources[lower] = (permission, {})
-            for r in resources:
-                entry[1].setdefault(r.lower(), r)
+                entry = grants.resources[lower] = [permission, []]
+            entry[1] = self._targets(entry[1], resources)
 
     # -- finish ----------------------------------------------------------------------------
 
@@ -261,7 +291,7 @@ class Builder:
             sections=sections, grants=self._identity_grants(sections, resource_keys),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
-            problems=tuple(self._dangling_grants(sections)))
+            problems=tuple(self._dangling_grants()))
 
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:
@@ -270,7 +300,8 @@ class Builder:
             for name, value in row.properties.items():
                 self._type_seen(section, name, value, _declared(row, name))
             draft.tags = dict.fromkeys(row.tags)
-        return Entity(section, draft.key, draft.values, draft.properties, tuple(draft.tags),
+        return Entity(section, draft.key, draft.values, draft.properties or {},
+                      tuple(draft.tags or ()),
                       draft.ref, draft.rule.span)
 
     def _attach_assignments(self) -> None:
@@ -318,28 +349,38 @@ class Builder:
 
     def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
                          resource_keys: Mapping[str, str]) -> tuple[IdentityGrants, ...]:
-        order: list[tuple[str, str]] = []
-        for section, kind in (("users", "local_user"), ("groups", "local_group")):
-            order += [(kind, e.key.lower()) for e in sections.get(section, ())]
-        order += [k for k in self.grants if k[0] == "idp"]
-        order += [("local_access_creds", e.key.lower()) for e in sections.get("access_creds", ())]
-        identifiers = _identifiers(sections)
         out = []
-        for key in order:
-            grants = self.grants.get(key)
-            if grants is None:
-                continue
-            identity = identifiers.get(key, grants.identity)
-            out.append(_freeze_grants(grants, identity, resource_keys))
-        return tuple(g for g in out if g.app_permissions or g.resource_permissions
-                     or g.role_assignments)
+        for kind, identity, grants in self._grants_in_order(sections):
+            frozen = _freeze_grants(grants, identity, resource_keys, self.spelling)
+            if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
+                out.append(frozen)
+            # The draft is no longer needed; releasing it now keeps the peak low.
+            grants.roles = {}
+            grants.resources = {}
+        return tuple(out)
 
-    def _dangling_grants(self, sections: Mapping[str, tuple[Entity, ...]]) -> list[PayloadError]:
-        known = _identifiers(sections)
+    def _grants_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
+                         ) -> Iterator[tuple[str, str, _Grants]]:
+        """The SDK's order: local users, local groups, IdP identities, access credentials."""
+        for section, kind in (("users", "local_user"), ("groups", "local_group"), (None, "idp"),
+                              ("access_creds", "local_access_creds")):
+            if section is None:
+                for (grant_kind, _), grants in self.grants.items():
+                    if grant_kind == kind:
+                        yield kind, grants.identity, grants
+                continue
+            for entity in sections.get(section, ()):
+                grants = self.grants.get((kind, entity.key.lower()))
+                if grants is not None:
+                    yield kind, entity.key, grants
+
+    def _dangling_grants(self) -> list[PayloadError]:
         out = []
         for (kind, lower), grants in self.grants.items():
-            if kind != "idp" and (kind, lower) not in known:
-                section = next(s for s, k in GRANT_IDENTITIES.values() if k == kind)
+            if kind == "idp":
+                continue
+            section = next(s for s, k in GRANT_IDENTITIES.values() if k == kind)
+            if lower not in self.drafts[str(section)]:
                 out.append(PayloadError(
                     f"a grant names {kind.replace('local_', '')} `{grants.identity}` that no "
                     f"`{section}` rule defines", "/identity_to_permissions", grants.ref))
@@ -350,23 +391,15 @@ def _declared(row: RuleRow, name: str) -> str | None:
     return next((p.type for p in row.rule.properties if p.name == name), None)
 
 
-def _identifiers(sections: Mapping[str, tuple[Entity, ...]]) -> dict[tuple[str, str], str]:
-    out = {}
-    for section, kind in (("users", "local_user"), ("groups", "local_group"),
-                          ("access_creds", "local_access_creds")):
-        for entity in sections.get(section, ()):
-            out[(kind, entity.key.lower())] = entity.key
-    return out
 
 
-def _freeze_grants(grants: _Grants, identity: str,
-                   resource_keys: Mapping[str, str]) -> IdentityGrants:
-    def keys(targets: Mapping[str, str]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(resource_keys.get(lower, raw) for lower, raw in
-                                   targets.items()))
+def _freeze_grants(grants: _Grants, identity: str, resource_keys: Mapping[str, str],
+                   spelling: Mapping[str, str]) -> IdentityGrants:
+    def keys(targets: Iterable[str]) -> tuple[str, ...]:
+        return tuple(resource_keys.get(lower) or spelling[lower] for lower in targets)
 
     roles = tuple(
-        RoleAssignment(name, apply, keys(targets), props)
+        RoleAssignment(name, apply, keys(targets), props or {})
         for name, apply, targets, props in grants.roles.values() if apply or targets)
     return IdentityGrants(
         identity, grants.kind, tuple(grants.app.values()),

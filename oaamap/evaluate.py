@@ -260,6 +260,10 @@ class Evaluation:
         compiled = self._compile(rule)
         self._compiled.append(compiled)
         where = rule.where.evaluate if rule.where is not None else None
+        records = iter(records)
+        if where is None and rule.each is None:
+            yield from self._plain_rows(compiled, records)
+            return
         for record in records:
             data = record.data
             if compiled.pending:
@@ -276,6 +280,16 @@ class Evaluation:
                 row = self._row(compiled, record, item)
                 if row is not None:
                     yield row
+
+    def _plain_rows(self, compiled: _Compiled, records: Iterator[Record]) -> Iterator[RuleRow]:
+        # The common case (no `where`, no `each`) without their per-record checks.
+        row_of = self._row
+        for record in records:
+            if compiled.pending:
+                self._track_fields(compiled, record.data)
+            row = row_of(compiled, record, record.data)
+            if row is not None:
+                yield row
 
     def _expand(self, rule: Rule, record: Record, data: dict[str, Any]) -> Iterable[dict]:
         if rule.each is None:

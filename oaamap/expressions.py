@@ -112,7 +112,12 @@ def to_rfc3339(value: Any, fmt: str | None = None) -> str | None:
 
 def _is_false(value: Any) -> bool:
     # jmespath's own falsiness: 0 is true, empty containers and strings are false.
-    return value == "" or value == [] or value == {} or value is None or value is False
+    if value is None or value is False:
+        return True
+    kind = type(value)
+    if kind is str or kind is list or kind is dict:
+        return not value
+    return value == "" or value == [] or value == {}
 
 
 LookupProvider = Callable[[str, str], Mapping[str, list[dict[str, Any]]]]

@@ -140,10 +140,16 @@ class _Records:
     def of(self, name: str) -> Iterator[Record] | list[Record]:
         if name in self.kept:
             return self.kept[name]
-        if self.uses.get(name, 0) > 1:
+        if self.uses.get(name, 0) > 1 and not self._rereadable(name):
             self.kept[name] = list(self._read(name))
             return self.kept[name]
         return self._read(name)
+
+    def _rereadable(self, name: str) -> bool:
+        # Lookups and fan-outs need the records at hand; rules alone can re-read a file.
+        needs_list = any(source == name for source, _ in self.mapping.lookups) or any(
+            name in planned.depends_on for planned in self.mapping.sources.values())
+        return not needs_list and bool(getattr(self.mapping.sources[name], "rereadable", False))
 
     def kept_list(self, name: str) -> list[Record]:
         result = self.of(name)

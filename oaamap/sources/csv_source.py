@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import Origin, SourceError, Span
 from ..templating import Template
@@ -28,6 +28,9 @@ class CsvSource:
     quotechar: str = '"'
     encoding: str = "utf-8-sig"
     null_values: frozenset[str] = frozenset({""})
+
+    # A file is cheaper to read again than to keep in memory for a second rule.
+    rereadable: ClassVar[bool] = True
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -57,6 +60,7 @@ class CsvSource:
             self._check_header(header, origin)
             width = len(header)
             nulls = self.null_values
+            only_empty = nulls == frozenset({""})
             line = reader.line_num
             for cells in reader:
                 start, line = line + 1, reader.line_num
@@ -66,7 +70,10 @@ class CsvSource:
                     raise SourceError(
                         self.name, f"row has {len(cells)} cells but the header has {width}",
                         location=origin.where, ref=origin.ref(start))
-                data = {k: (None if v in nulls else v) for k, v in zip(header, cells)}
+                if only_empty:
+                    data = {k: v or None for k, v in zip(header, cells)}
+                else:
+                    data = {k: (None if v in nulls else v) for k, v in zip(header, cells)}
                 if len(cells) < width:
                     data.update(dict.fromkeys(header[len(cells):]))
                 yield Record(data, origin, start)
