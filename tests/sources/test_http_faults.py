@@ -160,7 +160,7 @@ def test_records_selecting_null_is_an_error_not_an_empty_result(server: LocalSer
 def test_records_that_are_not_objects_are_an_error(server: LocalServer) -> None:
     with pytest.raises(SourceError) as info:
         read_all(plan_one(source(server.url("/wrapped"), "      records: data.items")))
-    assert info.value.message == "record is a int, not an object: `1`"
+    assert info.value.message == "record is a number, not an object: `1`"
     assert str(info.value.ref) == f"GET {server.base}/wrapped page 1[#0]"
 
 

@@ -152,7 +152,7 @@ class HttpSource:
         items = selected if isinstance(selected, list) else [selected]
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                raise SourceError(self.name, f"record is a {type(item).__name__}, not an object: "
+                raise SourceError(self.name, f"record is {_json_kind(item)}, not an object: "
                                   f"`{excerpt(item, 80)}`", ref=origin.ref(index))
             if parent is not None and self.for_each is not None:
                 alias = self.for_each[0]
@@ -161,6 +161,18 @@ class HttpSource:
                                   f" the fan-out parent replaces it", origin.ref(index))
                 item[alias] = parent.data
         return items
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 def _render_param(value: Template | tuple[Template, ...], context: Mapping[str, Any]) -> Any:
