@@ -78,7 +78,7 @@ def print_warnings(warnings: list[Warning_], verbose: int, limit: int = 20) -> N
 def summary_line(result: CompileResult, elapsed: float) -> str:
     """`oaamap: users.csv 1,204 records; 1,198 users, 12 groups; 6 rows skipped (0.4 s)`."""
     records = ", ".join(f"{name} {count:,}" for name, count in result.records.items())
-    entities = ", ".join(f"{count:,} {kind}" for kind, count in result.counts.items())
+    entities = ", ".join(f"{count:,} {kind}" for kind, count in result.counts.items() if count)
     skipped = result.entities.skipped
     return (f"oaamap: read {records or 'no records'}; built {entities or 'nothing'}; "
             f"{skipped:,} row{'s' if skipped != 1 else ''} skipped ({elapsed:.1f} s)")
