@@ -171,8 +171,9 @@ def json_value(value: Any) -> Any:
 
 def _statement(query: str, params: Mapping[str, Any]) -> sqlalchemy.TextClause:
     statement = sqlalchemy.text(query)
-    expanding = [sqlalchemy.bindparam(k, expanding=True) for k, v in params.items()
-                 if isinstance(v, list | tuple)]
+    expanding: list[sqlalchemy.BindParameter[Any]] = [
+        sqlalchemy.bindparam(k, expanding=True) for k, v in params.items()
+        if isinstance(v, list | tuple)]
     return statement.bindparams(*expanding) if expanding else statement
 
 

@@ -73,7 +73,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The wait before retry number `attempt + 1`."""
-        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = min(self.backoff_max, self.backoff_base * 2.0**attempt)
         return delay * (1 + random.random() / 10)
 
 
@@ -81,7 +81,7 @@ def _option(options: Mapping[str, Any], key: str, env: str, default: float) -> f
     value = options.get(key)
     if value is None:
         value = os.environ.get(env)
-    return default if value in (None, "") else float(value)
+    return default if value is None or value == "" else float(value)
 
 
 def make_session(pool_size: int) -> requests.Session:

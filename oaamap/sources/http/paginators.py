@@ -268,7 +268,7 @@ def _plan_next_url(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory
 
 
 def _in_body(ctx: PlanContext, config: Mapping[str, Any], path: Path) -> bool:
-    where = config.get("in", "query")
+    where = str(config.get("in", "query"))
     if where not in ("query", "body"):
         ctx.error(f"`in` must be `query` or `body`, got `{where}`", (*path, "in"))
     return where == "body"
@@ -303,7 +303,8 @@ def _plan_offset(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory |
         text = expect_text(ctx, config["has_more"], (*path, "has_more"), "`has_more`")
         has_more = ctx.expression(text, (*path, "has_more")) if text else None
     in_body = _in_body(ctx, config, path)
-    if None in (param, limit_param, limit, start) or (config.get("has_more") and not has_more):
+    if param is None or limit_param is None or limit is None or start is None or \
+            (config.get("has_more") is not None and has_more is None):
         return None
     return functools.partial(OffsetPaginator, param, limit_param, limit, start, has_more, in_body)
 

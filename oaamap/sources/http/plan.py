@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...templating import Template
@@ -191,7 +191,7 @@ def _plan_paginate(spec: Mapping[str, Any], ctx: PlanContext,
 
 def _plan_limits(spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    checks = {
+    checks: dict[str, Callable[[Any, Path], float | None]] = {
         "concurrency": lambda v, p: expect_int(ctx, v, p, "`concurrency`", 1, 64),
         "retries": lambda v, p: expect_int(ctx, v, p, "`retries`", 0, 20),
         "max_pages": lambda v, p: expect_int(ctx, v, p, "`max_pages`", 1),
