@@ -110,6 +110,10 @@ def to_rfc3339(value: Any, fmt: str | None = None) -> str | None:
         raise FunctionError(f"to_rfc3339: cannot read `{text}` as {wanted}") from e
 
 
+_JSON_TYPES = {str: "string", list: "array", dict: "object", int: "number", float: "number",
+               bool: "boolean", type(None): "null"}
+
+
 def _is_false(value: Any) -> bool:
     # jmespath's own falsiness: 0 is true, empty containers and strings are false.
     if value is None or value is False:
@@ -392,9 +396,34 @@ class _Compiler:
         args = [self.compile(c) for c in node["children"]]
         name = node["value"]
         call = self.functions.call_function
-        if len(args) == 1:
-            only = args[0]
-            return lambda value: call(name, [only(value)])
+        entry = self.functions.FUNCTION_TABLE[name]
+        signature = entry["signature"]
+        function = entry["function"]  # unbound: jmespath calls it with the registry first
+        owner = self.functions
+        if len(args) == 1 and signature and not signature[0].get("variadic"):
+            only, types = args[0], frozenset(signature[0]["types"])
+
+            def call_one(value: Any) -> Any:
+                arg = only(value)
+                if not types or _JSON_TYPES.get(type(arg)) in types:
+                    return function(owner, arg)
+                return call(name, [arg])
+
+            return call_one
+        if signature and not signature[-1].get("variadic") and len(args) <= len(signature):
+            allowed = [frozenset(spec["types"]) for spec in signature[: len(args)]]
+            pairs = list(zip(args, allowed, strict=True))
+
+            def call_direct(value: Any) -> Any:
+                # Skip jmespath's argument validation when every type is plainly allowed;
+                # anything else goes through it, for jmespath's own error.
+                resolved = [a(value) for a, _ in pairs]
+                for arg, (_, types) in zip(resolved, pairs, strict=True):
+                    if types and _JSON_TYPES.get(type(arg)) not in types:
+                        return call(name, resolved)
+                return function(owner, *resolved)
+
+            return call_direct
         return lambda value: call(name, [a(value) for a in args])
 
 
