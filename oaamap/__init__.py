@@ -1,7 +1,7 @@
 """oaamap: YAML mapping files over CSV, JSON, REST and SQL sources, compiled into Veza OAA payloads.
 
-The package reads as the pipeline: load -> validate -> plan -> read -> evaluate -> build -> compile ->
-check -> push. `pipeline.py` alone knows that order.
+The package reads as the pipeline: load -> validate -> plan -> read -> evaluate -> build -> compile
+-> check -> push. `pipeline.py` alone knows that order.
 """
 
 from __future__ import annotations

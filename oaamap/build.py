@@ -1,8 +1,8 @@
 """Stage 6: RuleRows -> EntitySet. Merges entities by case-insensitive identifier, collects grants.
 
-Merging follows Veza's CSV semantics on purpose: list fields are unioned in first-seen order, a scalar
-keeps its first non-null value, and a later different value is a warning naming both rows (an error
-with `strict`).
+Merging follows Veza's CSV semantics on purpose: list fields are unioned in first-seen order, a
+scalar keeps its first non-null value, and a later different value is a warning naming both rows (an
+error with `strict`).
 """
 
 from __future__ import annotations
@@ -350,7 +350,7 @@ class Builder:
     def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
                          resource_keys: Mapping[str, str]) -> tuple[IdentityGrants, ...]:
         out = []
-        for kind, identity, grants in self._grants_in_order(sections):
+        for _kind, identity, grants in self._grants_in_order(sections):
             frozen = _freeze_grants(grants, identity, resource_keys, self.spelling)
             if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
                 out.append(frozen)

@@ -1,7 +1,8 @@
 """The error tree of oaamap, with the locations (Span, RowRef) errors point at and their rendering.
 
-Every error the CLI expects to show derives from `OaamapError`. Errors store fields; `__str__` formats
-them. Code never builds a location string by hand at the raise site: it passes a `Span` or a `RowRef`.
+Every error the CLI expects to show derives from `OaamapError`. Errors store fields; `__str__`
+formats them. Code never builds a location string by hand at the raise site: it passes a `Span` or a
+`RowRef`.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ class SourceError(OaamapError):
 
 
 class DataError(OaamapError):
-    """A record that a rule cannot turn into a valid entity: names the row, the rule and the value."""
+    """A record a rule cannot turn into a valid entity: names the row, the rule and the value."""
 
     exit_code = 4
 

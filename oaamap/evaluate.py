@@ -1,7 +1,7 @@
-"""Stage 5: (Rule, Record) -> RuleRow. Evaluates expressions, normalises values, reports data errors.
+"""Stage 5: (Rule, Record) -> RuleRow. Evaluates expressions, normalises values, reports errors.
 
-Values are normalised to the field's kind here (a number id becomes a string, a date becomes RFC 3339,
-a single string in a list field becomes a one-element list), so the builder only merges.
+Values are normalised to the field's kind here (a number id becomes a string, a date becomes RFC
+3339, a single string in a list field becomes a one-element list), so the builder only merges.
 """
 
 from __future__ import annotations

@@ -78,12 +78,13 @@ def _from_epoch(number: float) -> str:
 def to_rfc3339(value: Any, fmt: str | None = None) -> str | None:
     """Convert a date or time to RFC 3339; None for None or ''.
 
-    RFC 3339 input is returned unchanged; `fmt` is a strftime format; numbers (and strings of nine or
-    more digits) are epoch seconds, or milliseconds when large; a date alone is midnight UTC; a time
-    without an offset is UTC; a given offset is kept.
+    RFC 3339 input is returned unchanged; `fmt` is a strftime format; numbers (and strings of nine
+    or more digits) are epoch seconds, or milliseconds when large; a date alone is midnight UTC; a
+    time without an offset is UTC; a given offset is kept.
 
-    Raises:
-        FunctionError: the value is not a recognisable date or time.
+        Raises:
+            FunctionError: the value is not a recognisable date or time.
+
     """
     if value is None or value == "":
         return None
@@ -550,8 +551,8 @@ def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
 
 
 def combine_object(members: dict[str, Expression], text: str) -> Expression:
-    """An expression yielding `{member: value}` from one expression per member (written as a
-    YAML mapping in a derived rule, e.g. `source_identity: {identity: login, provider_type: "'okta'"}`).
+    """An expression yielding `{member: value}` from one expression per member (written as a YAML
+    mapping in a derived rule, e.g. `source_identity: {identity: login, provider_type: "'okta'"}`).
     """
     parts = [(k, e.evaluate) for k, e in members.items()]
     fields = frozenset().union(*(e.root_fields for e in members.values()))

@@ -1,7 +1,7 @@
 """The mapping language's vocabulary: templates, their sections and every rule key with its kind.
 
-One table drives the mapping schema (`oaamap schema`), the planner (which keys a rule may have and how
-each is compiled) and the builder (how each field merges and what it references).
+One table drives the mapping schema (`oaamap schema`), the planner (which keys a rule may have and
+how each is compiled) and the builder (how each field merges and what it references).
 """
 
 from __future__ import annotations

@@ -258,7 +258,8 @@ def _serialise_checked(entities: EntitySet) -> IO[str]:
     payload = compile_payload(entities)
     schema = SchemaCheck(entities)
     schema.skeleton(skeleton(payload))
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, mode="w+", encoding="ascii")
+    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115  (returned open, owned by the result)
+        max_size=SPOOL_IN_MEMORY, mode="w+", encoding="ascii")
     pieces: list[str] = []
     for piece in iter_json(payload, schema):
         pieces.append(piece)

@@ -1,4 +1,4 @@
-"""Jinja for configuration strings: sandboxed, StrictUndefined, compiled once, rendered with env/vars."""
+"""Jinja for configuration strings: sandboxed, StrictUndefined, compiled once, rendered late."""
 
 from __future__ import annotations
 

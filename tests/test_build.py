@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers import write_case
+
 from oaamap.errors import DataErrors, PayloadErrors
 from oaamap.pipeline import CompileOptions, compile_mapping
 

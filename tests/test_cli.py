@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, run_cli, write_case
 
 EXAMPLE = "examples/app-csv/mapping.yaml"

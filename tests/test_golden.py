@@ -1,4 +1,4 @@
-"""Golden cases end to end: each folder holds a mapping, its data and the expected payload or errors.
+"""Golden cases end to end: each folder holds a mapping, its data and the expected output.
 
 Folders: `tests/cases/*/` and `examples/*/` (those without a fixture server). A folder may hold
 `case.json` with `{"mapping": "<path relative to the folder>", "vars": {...}}` (catalog cases point
@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, UPDATE_GOLDEN, run_cli
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import jsonschema
-
 from helpers import ROOT, run_cli
+
 from oaamap.schema import build_mapping_schema, mapping_schema
 
 

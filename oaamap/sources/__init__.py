@@ -1,9 +1,9 @@
 """Stage 4: sources. Named record streams behind the SOURCE_KINDS registry.
 
 A source kind is a factory `(name, config, ctx) -> SourcePlan` registered under the key that selects
-it in a mapping (`csv`, `json`, `http`, `sql`). The factory runs at plan time (stage 3): it checks its
-configuration, compiles its templates and expressions, and reports mistakes to `ctx`. The plan it
-returns reads nothing until `read()` is called (stage 4).
+it in a mapping (`csv`, `json`, `http`, `sql`). The factory runs at plan time (stage 3): it checks
+its configuration, compiles its templates and expressions, and reports mistakes to `ctx`. The plan
+it returns reads nothing until `read()` is called (stage 4).
 """
 
 from __future__ import annotations

@@ -71,9 +71,10 @@ class CsvSource:
                         self.name, f"row has {len(cells)} cells but the header has {width}",
                         location=origin.where, ref=origin.ref(start))
                 if only_empty:
-                    data = {k: v or None for k, v in zip(header, cells)}
+                    data = {k: v or None for k, v in zip(header, cells, strict=False)}
                 else:
-                    data = {k: (None if v in nulls else v) for k, v in zip(header, cells)}
+                    data = {k: (None if v in nulls else v)
+                            for k, v in zip(header, cells, strict=False)}
                 if len(cells) < width:
                     data.update(dict.fromkeys(header[len(cells):]))
                 yield Record(data, origin, start)
@@ -97,7 +98,7 @@ class CsvSource:
 
 
 def plan_csv(name: str, config: Mapping[str, Any], ctx: PlanContext) -> CsvSource:
-    """Plan a `csv` source from its mapping entry (`csv: path`, delimiter, encoding, null_values)."""
+    """Plan a `csv` source from its entry (`csv: path`, delimiter, encoding, null_values)."""
     base = ("sources", name)
     delimiter = str(config.get("delimiter", ","))
     if delimiter == "\\t":

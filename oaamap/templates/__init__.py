@@ -1,7 +1,7 @@
-"""Stage 7: EntitySet -> payload, one module per OAA template behind the TEMPLATE_COMPILERS registry.
+"""Stage 7: EntitySet -> payload, one module per OAA template (the TEMPLATE_COMPILERS registry).
 
-The payload is exactly what Veza's SDK (oaaclient 1.2.0) emits for the same entities: the same keys in
-the same order, with the same per-entity rule for omitting empty values (REFERENCE section 1).
+The payload is exactly what Veza's SDK (oaaclient 1.2.0) emits for the same entities: the same keys
+in the same order, with the same per-entity rule for omitting empty values (REFERENCE section 1).
 """
 
 from __future__ import annotations

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Entity, EntitySet
-from . import Lazy, definitions, identities, none_list_dict, none_list_dict_emptystr, register_template
+from . import (
+    Lazy,
+    definitions,
+    identities,
+    none_list_dict,
+    none_list_dict_emptystr,
+    register_template,
+)
 
 EMPLOYEE_TEXT = (
     "id", "name", "employee_number", "company", "first_name", "last_name", "preferred_name",
