@@ -65,6 +65,7 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
+    drip: float = 0.0  # seconds between body bytes: a server that trickles its answer
 
 
 Handler = Callable[[Req], Reply]
@@ -178,8 +179,15 @@ class LocalServer:
                 http.send_header(key, value)
             http.send_header("Content-Length", str(len(raw)))
             http.end_headers()
-            http.wfile.write(raw)
-            http.wfile.flush()
+            if reply.drip:
+                http.wfile.flush()
+                for i in range(len(raw)):
+                    time.sleep(reply.drip)
+                    http.wfile.write(raw[i:i + 1])
+                    http.wfile.flush()
+            else:
+                http.wfile.write(raw)
+                http.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -389,6 +397,11 @@ def add_standard_routes(server: LocalServer) -> None:
     def slow(req: Req) -> Reply:
         time.sleep(float(req.query.get("delay", "0.05")))
         return Reply(200, [{"slow": True}])
+
+    @server.route("/drip")
+    def drip(req: Req) -> Reply:
+        return Reply(200, raw=b'[{"slow": "' + b"x" * 60 + b'"}]',
+                     drip=float(req.query.get("every", "0.05")))
 
     @server.route("/hang")
     def hang(req: Req) -> Reply:

@@ -156,3 +156,9 @@ def test_a_body_echoing_the_credentials_is_masked(server: LocalServer) -> None:
     assert TOKEN not in str(error)
     assert error.body == ('{"error": "bad request", "you_sent": "Bearer ***", '
                           '"note": "auth was Bearer ***"}')
+
+
+def test_the_redactor_masks_plain_and_url_encoded_forms() -> None:
+    from oaamap.sources.http.redact import Redactor
+    redact = Redactor(["p@ss word/1", "ab"])
+    assert redact("x p@ss word/1 p%40ss%20word%2F1 p%40ss+word%2F1 ab") == "x *** *** *** ab"

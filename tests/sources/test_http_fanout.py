@@ -151,3 +151,42 @@ sources:
     assert records[0].data["method"] == {"id": 1, "slug": "p1"}
     assert [w.message for w in ctx.warnings] == [
         "source `echo`: records have a field `method`; the fan-out parent replaces it"]
+
+
+def test_stopping_early_shuts_the_pool_down_without_hanging(server: LocalServer) -> None:
+    import threading
+
+    from source_helpers import read_context
+    plan = plan_one(children_source(server.url("/children/{{ team.slug }}?jitter=0.02"),
+                                    "      concurrency: 8"), other_sources=["teams"])
+    started = time.monotonic()
+    records = plan.read(read_context(parents={"teams": parents(500)}))
+    first = next(records)
+    records.close()
+    assert first.data["child"] == "p1-1-1"
+    assert time.monotonic() - started < 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("oaamap-members")]
+    assert len({r.path for r in server.requests}) < 100  # the window stopped the submissions
+
+
+def test_ordered_map_keeps_order_and_raises_the_first_failure_in_order() -> None:
+    import random
+    import threading
+
+    from oaamap.sources.http.fanout import ordered_map
+
+    def task(n: int) -> int:
+        time.sleep(random.uniform(0, 0.003))
+        if n in (30, 20):
+            raise ValueError(f"task {n}")
+        return n * n
+
+    stop = threading.Event()
+    assert list(ordered_map(task, range(19), 4, stop)) == [n * n for n in range(19)]
+    assert not stop.is_set()
+    results = []
+    with pytest.raises(ValueError, match="task 20"):
+        for value in ordered_map(task, range(100), 4, stop):
+            results.append(value)
+    assert results == [n * n for n in range(20)]
+    assert stop.is_set()

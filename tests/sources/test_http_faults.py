@@ -150,6 +150,31 @@ def test_a_hanging_server_times_out_instead_of_hanging(server: LocalServer) -> N
     assert server.hits["/hang"] == 2
 
 
+def test_a_trickling_server_hits_the_response_deadline(server: LocalServer) -> None:
+    # Every byte arrives within the read timeout, but the whole body would take ~4 s.
+    plan = plan_one(source(server.url("/drip?every=0.05"), "      timeout: 0.1\n      retries: 0"))
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        read_all(plan)
+    assert time.monotonic() - started < 2.5
+    assert info.value.message == ("the response took longer than 1 s to arrive; gave up after "
+                                  "1 attempt (`retries: 0`)")
+
+
+def test_retry_after_forms() -> None:
+    from email.utils import formatdate
+
+    from oaamap.sources.http.client import _rate_limit_wait, _retry_after
+    assert _retry_after("7") == 7.0
+    assert _retry_after(" ") is None and _retry_after("soon") is None
+    assert 55 < (_retry_after(formatdate(time.time() + 60, usegmt=True)) or 0) <= 60
+    assert _retry_after(formatdate(time.time() - 60, usegmt=True)) == 0.0
+    reset = str(int(time.time()) + 30)
+    assert 25 < (_rate_limit_wait({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+                 or 0) <= 30
+    assert _rate_limit_wait({"X-RateLimit-Remaining": "10", "X-RateLimit-Reset": reset}) is None
+
+
 def test_records_selecting_null_is_an_error_not_an_empty_result(server: LocalServer) -> None:
     with pytest.raises(SourceError) as info:
         read_all(plan_one(source(server.url("/wrapped"), "      records: missing")))

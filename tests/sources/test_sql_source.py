@@ -52,6 +52,11 @@ def test_rows_are_records_keyed_by_column(db: Path) -> None:
     assert plan.depends_on == ()
 
 
+def test_an_empty_result_is_no_records(db: Path) -> None:
+    plan = plan_one(sql(f"sqlite:///{db}", "SELECT * FROM users WHERE id < 0"))
+    assert read_all(plan) == []
+
+
 def test_blobs_become_base64(db: Path) -> None:
     plan = plan_one(sql(f"sqlite:///{db}", "SELECT avatar FROM users WHERE id = 1"))
     assert data(read_all(plan)) == [{"avatar": "AP8="}]

@@ -19,13 +19,14 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 import requests.adapters
 import requests.auth
+import urllib3.exceptions
 
 from ... import __version__
 from ...errors import SourceError, mask_secrets, sanitize_url
@@ -218,13 +219,13 @@ class HttpClient:
         return _Failure(reason, response.status, self._excerpt(response.content), wait), prepared
 
     def _read(self, raw: requests.Response) -> bytes:
-        deadline = time.monotonic() + self.timeout * _DEADLINE_FACTOR
+        limit = self.timeout * _DEADLINE_FACTOR
+        deadline = time.monotonic() + limit
         chunks = []
-        for chunk in raw.iter_content(64 * 1024):
+        for chunk in _chunks(raw):
             chunks.append(chunk)
             if time.monotonic() > deadline:
-                raise _Deadline(f"the response took longer than {self.timeout * _DEADLINE_FACTOR:g}"
-                                " s to arrive")
+                raise _Deadline(f"the response took longer than {limit:g} s to arrive")
         return b"".join(chunks)
 
     def _wait_or_fail(self, failure: _Failure, attempt: int, where: str) -> None:
@@ -273,6 +274,25 @@ class HttpClient:
             text = json.dumps(mask_secrets(json.loads(content)), ensure_ascii=False)
         text = self.redact(text).replace("\r", " ").replace("\n", " ").strip()
         return text if len(text) <= _BODY_LIMIT else text[: _BODY_LIMIT - 3] + "..."
+
+
+def _chunks(raw: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives. `read1` returns whatever bytes are there (so the deadline is
+    checked while a server trickles); urllib3 1.x lacks it and falls back to `iter_content`."""
+    read1 = getattr(raw.raw, "read1", None)
+    if read1 is None:
+        yield from raw.iter_content(64 * 1024)
+        return
+    while True:
+        try:
+            chunk = read1(64 * 1024, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as e:
+            raise requests.exceptions.ReadTimeout(e) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise requests.exceptions.ChunkedEncodingError(e) from e
+        if not chunk:
+            return
+        yield chunk
 
 
 def _root_cause(e: BaseException) -> str:
