@@ -8,7 +8,8 @@ Modules, one concern each:
   auth.py        the AUTH_TYPES registry: bearer, basic, api_key, oauth2_client_credentials
   paginators.py  the PAGINATOR_TYPES registry: link_header, next_url, cursor, offset, page
   fanout.py      concurrent request chains, results in parent order
-  redact.py      secret values masked in every message
+  redact.py      secret values masked in every message (and in urllib3's debug log)
+  checks.py      plan-time checks of configuration values (shared with the `sql` kind)
 """
 
 from __future__ import annotations
