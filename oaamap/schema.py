@@ -71,7 +71,6 @@ def _section_schema(section: SectionSpec) -> dict[str, Any]:
 
 def _source_defs() -> dict[str, Any]:
     text = {"type": "string", "minLength": 1}
-    str_map = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
     return {
         "csv_source": {"type": "object", "additionalProperties": False, "properties": {
             "csv": {**text, "description": "path to the CSV file (Jinja)"},
@@ -81,23 +80,72 @@ def _source_defs() -> dict[str, Any]:
             "json": {**text, "description": "path to the JSON or JSON Lines file (Jinja)"},
             "records": EXPR, "lines": {"type": "boolean"}, "encoding": text}},
         "http_source": {"type": "object", "additionalProperties": False, "properties": {
-            "http": {"type": "object", "properties": {
-                "url": text, "method": {"enum": ["GET", "POST", "get", "post"]},
-                "headers": str_map, "params": str_map, "body": {},
-                "auth": {"type": "object"}, "records": EXPR,
-                "paginate": {"type": ["object", "null"]},
-                "for_each": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                             "additionalProperties": {"type": "string"}},
-                "concurrency": {"type": "integer", "minimum": 1},
-                "timeout": {"type": "number", "exclusiveMinimum": 0},
-                "retries": {"type": "integer", "minimum": 0},
-                "max_pages": {"type": "integer", "minimum": 1}},
-                "required": ["url"]}}},
+            "http": {"type": "object", "additionalProperties": False, "required": ["url"],
+                     "properties": _http_properties()}}},
         "sql_source": {"type": "object", "additionalProperties": False, "properties": {
-            "sql": {"type": "object", "properties": {
-                "url": text, "query": text, "params": {"type": "object"},
-                "batch_size": {"type": "integer", "minimum": 1}},
-                "required": ["url", "query"]}}},
+            "sql": {"type": "object", "additionalProperties": False, "required": ["url", "query"],
+                    "properties": {
+                        "url": text, "query": text,
+                        "params": {"type": "object", "additionalProperties": {"anyOf": [
+                            {"type": ["string", "number", "boolean", "null"]},
+                            {"type": "array"}]}},
+                        "batch_size": {"type": "integer", "minimum": 1}}}}},
+    }
+
+
+def _strict(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                              "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _one_of_keys(properties: dict[str, Any]) -> dict[str, Any]:
+    return {**_strict(properties), "minProperties": 1, "maxProperties": 1}
+
+
+def _http_properties() -> dict[str, Any]:
+    text = {"type": "string", "minLength": 1}
+    string = {"type": "string"}
+    scalar = {"type": ["string", "number", "boolean"]}
+    where = {"enum": ["query", "body"]}
+    return {
+        "url": text, "method": {"enum": ["GET", "POST", "get", "post"]},
+        "headers": {"type": "object", "additionalProperties": scalar},
+        "params": {"type": "object", "additionalProperties": {"anyOf": [
+            scalar, {"type": "array", "items": scalar}]}},
+        "body": {},
+        "auth": _one_of_keys({
+            "bearer": {"anyOf": [text, _strict({"token": string}, ["token"])]},
+            "basic": _strict({"username": string, "password": string},
+                             ["username", "password"]),
+            "api_key": {**_strict({"header": string, "param": string, "value": string},
+                                  ["value"]),
+                        "oneOf": [{"required": ["header"]}, {"required": ["param"]}]},
+            "oauth2_client_credentials": _strict(
+                {"token_url": string, "client_id": string, "client_secret": string,
+                 "scope": string, "client_auth": {"enum": ["body", "basic"]}},
+                ["token_url", "client_id", "client_secret"]),
+        }),
+        "records": EXPR,
+        "paginate": _one_of_keys({
+            "link_header": text, "next_url": text,
+            "cursor": _strict({"param": string, "next": string, "in": where},
+                              ["param", "next"]),
+            "offset": _strict({"param": string, "limit_param": string,
+                               "limit": {"type": "integer", "minimum": 1},
+                               "start": {"type": "integer", "minimum": 0},
+                               "has_more": string, "in": where}, ["limit"]),
+            "page": _strict({"param": string, "start": {"type": "integer", "minimum": 0},
+                             "in": where}),
+        }),
+        "for_each": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                     "additionalProperties": {"type": "string"}},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
+        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "retries": {"type": "integer", "minimum": 0, "maximum": 20},
+        "max_pages": {"type": "integer", "minimum": 1},
     }
 
 

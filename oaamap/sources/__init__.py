@@ -54,8 +54,15 @@ class Record:
 class SourcePlan(Protocol):
     """A planned source: knows its name and span, and reads its records on demand."""
 
-    name: str
-    span: Span | None
+    @property
+    def name(self) -> str:
+        """The source's name in the mapping."""
+        ...
+
+    @property
+    def span(self) -> Span | None:
+        """Where the source is declared."""
+        ...
 
     @property
     def depends_on(self) -> tuple[str, ...]:
