@@ -7,6 +7,7 @@ error with `strict`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,7 @@ class Builder:
     header: Entity | None = None
     conflicts: int = 0
     targets_of: dict[int, tuple[str, str, str]] = field(default_factory=dict)
+    problems: list[PayloadError] = field(default_factory=list)
     lowered: dict[str, str] = field(default_factory=dict)
     spelling: dict[str, str] = field(default_factory=dict)
 
@@ -159,8 +161,9 @@ class Builder:
     def _conflict(self, section: str, draft: _Draft, name: str, first: Any, later: Any,
                   row: RuleRow) -> None:
         self.conflicts += 1
-        message = (f"{section} `{draft.key}`: `{name}` is `{first}` (from "
-                   f"{draft.ref or draft.rule.label}) but `{later}` here; the first value is kept")
+        outcome = "two rows give different values" if self.strict else "the first value is kept"
+        message = (f"{section} `{draft.key}`: `{name}` is `{_shown(first)}` (from "
+                   f"{draft.ref or draft.rule.label}) but `{_shown(later)}` here; {outcome}")
         if self.strict:
             self.errors.append(DataError(message, row.ref))
         elif self.conflicts <= MAX_CONFLICT_WARNINGS:
@@ -291,7 +294,7 @@ class Builder:
             sections=sections, grants=self._identity_grants(sections, resource_keys),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
-            problems=tuple(self._dangling_grants()))
+            problems=(*self.problems, *self._dangling_grants()))
 
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:
@@ -343,8 +346,13 @@ class Builder:
         for scope, name in self.type_order:
             declared = self.declared_types.get((scope, name))
             kinds = self.seen_types.get((scope, name), set())
-            out.setdefault(scope, {})[name] = declared or (
-                next(iter(kinds)) if len(kinds) == 1 else "STRING")
+            if declared is None and len(kinds) > 1:
+                self.problems.append(PayloadError(
+                    f"custom property `{name}` of {scope} has values of several types "
+                    f"({', '.join(sorted(kinds))}); declare one: "
+                    f"`{name}: {{value: ..., type: STRING}}`"))
+                continue
+            out.setdefault(scope, {})[name] = declared or next(iter(kinds))
         return out
 
     def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
@@ -385,6 +393,10 @@ class Builder:
                     f"a grant names {kind.replace('local_', '')} `{grants.identity}` that no "
                     f"`{section}` rule defines", "/identity_to_permissions", grants.ref))
         return out
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _declared(row: RuleRow, name: str) -> str | None:

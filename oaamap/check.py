@@ -100,6 +100,8 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                 target = fields[key].refers_to if key in fields else None
                 if target is None or fields[key].kind not in ("ref", "ref_list"):
                     continue
+                if key == "roles" and section in ("users", "groups"):
+                    continue  # granted roles: checked (once) with the other grants
                 for name in value if isinstance(value, list) else [value]:
                     if str(name).lower() not in keys.get(target, set()):
                         yield PayloadError(
@@ -188,6 +190,21 @@ def _validator(template: str) -> PayloadValidator:
     return PayloadValidator(template)
 
 
+TAG_MESSAGES = {
+    "key": "tag key `{}` has characters Veza rejects (letters, digits and `_` only)",
+    "value": "tag value `{}` has characters Veza rejects (letters, digits, spaces and "
+             "`_ , @ . -` only)",
+}
+
+
+def _friendlier(violation: Any) -> str:
+    parts = violation.pointer.split("/")
+    if len(parts) > 2 and parts[-3] == "tags" and "does not match" in violation.message:
+        value = violation.message.split("`")[1]
+        return TAG_MESSAGES[parts[-1]].format(value)
+    return str(violation.message)
+
+
 class SchemaCheck:
     """Checks a payload against its template's JSON Schema while it is being serialised.
 
@@ -211,11 +228,31 @@ class SchemaCheck:
     def _report(self, violations: Iterator[Any]) -> None:
         for violation in violations:
             if len(self.problems) < MAX_REPORTED:
-                self.problems.append(PayloadError(violation.message, violation.pointer,
+                self.problems.append(PayloadError(_friendlier(violation), violation.pointer,
                                                   _ref_at(self.entities, violation.pointer)))
 
 
+def _resource_at(es: EntitySet, pointer: str) -> RowRef | None:
+    """The RowRef of `/applications/0/resources/i/sub_resources/j/...` (tree order)."""
+    resources = es.sections.get("resources", ())
+    known = {e.key.lower() for e in resources}
+    children: dict[str, list[Entity]] = {}
+    for e in resources:
+        parent = str(e.values.get("parent", "")).lower()
+        children.setdefault(parent if parent in known else "", []).append(e)
+    parts = pointer.split("/")[4:]
+    level, found = children.get("", []), None
+    while parts and parts[0].isdigit() and int(parts[0]) < len(level):
+        found = level[int(parts[0])]
+        if len(parts) < 3 or parts[1] != "sub_resources":
+            break
+        level, parts = children.get(found.key.lower(), []), parts[2:]
+    return found.ref if found is not None else None
+
+
 def _ref_at(es: EntitySet, pointer: str) -> RowRef | None:
+    if pointer.startswith("/applications/0/resources/"):
+        return _resource_at(es, pointer)
     for section, base in POINTERS[es.template].items():
         if pointer.startswith(base + "/"):
             index = pointer[len(base) + 1:].split("/", 1)[0]

@@ -374,6 +374,10 @@ class Evaluation:
 
     def _finish_row(self, rule: Rule, values: dict[str, Any], record: Record,
                     data: dict[str, Any]) -> RuleRow | None:
+        for group in self._one_of(rule):
+            if not any(key in values for key in group):
+                self._count_skip(rule)  # e.g. a grant row whose role cell is empty
+                return None
         props: Any = {}
         if rule.properties:
             props = self._properties(rule, None, record, data)
@@ -385,6 +389,9 @@ class Evaluation:
             if tags is None:
                 return None
         return RuleRow(rule, values, props, tags, record)
+
+    def _one_of(self, rule: Rule) -> tuple[tuple[str, ...], ...]:
+        return TEMPLATES[self.template].sections[rule.section].one_of
 
     def _required_null(self, rule: Rule, key: str, record: Record, data: dict) -> None:
         expr = rule.fields[key]

@@ -138,6 +138,7 @@ class OaamapFunctions(jmespath.functions.Functions):
     def __init__(self) -> None:
         super().__init__()
         self._lookups: LookupProvider | None = None
+        self._vars: Mapping[str, Any] | None = None
 
     def _validate_arguments(self, args: list[Any], sig: list[dict[str, Any]], name: str) -> None:
         # jmespath has variadic but not optional parameters; oaamap adds "optional" for to_rfc3339.
@@ -148,6 +149,10 @@ class OaamapFunctions(jmespath.functions.Functions):
             self._type_check(args, sig[: len(args)], name)
             return
         super()._validate_arguments(args, sig, name)
+
+    def bind_vars(self, values: Mapping[str, Any]) -> None:
+        """Give `var(name)` the rendered `vars:` (with `--var` overrides)."""
+        self._vars = values
 
     def bind_lookups(self, provider: LookupProvider) -> None:
         """Give `lookup()` access to indexes `(source, key_field) -> {lower(key): [records]}`."""
@@ -208,9 +213,15 @@ class OaamapFunctions(jmespath.functions.Functions):
             "active/inactive, enabled/disabled)"
         )
 
-    @signature({"types": []}, {"types": ["string"], "optional": True})
+    @signature({"types": []}, {"types": ["string", "null"], "optional": True})
     def _func_to_rfc3339(self, v: Any, fmt: str | None = None) -> str | None:
-        return to_rfc3339(v, fmt)
+        return to_rfc3339(v, fmt or None)
+
+    @signature({"types": ["string"]})
+    def _func_var(self, name: str) -> Any:
+        if self._vars is None:
+            raise FunctionError("var() is not available before the vars are rendered")
+        return self._vars.get(name)
 
     @signature({"types": ["string", "number", "null"]}, {"types": ["number"]})
     def _func_zero_pad(self, s: Any, n: int) -> str | None:
@@ -284,7 +295,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 ADDED_FUNCTIONS = (
     "split", "lower", "upper", "trim", "replace", "regex_match", "regex_replace", "concat",
-    "to_bool", "to_rfc3339", "zero_pad", "unique", "parse_json", "lookup", "lookup_all",
+    "to_bool", "to_rfc3339", "zero_pad", "unique", "parse_json", "lookup", "lookup_all", "var",
 )
 LOOKUP_FUNCTIONS = frozenset({"lookup", "lookup_all"})
 
@@ -297,6 +308,7 @@ class Expression:
         text: the expression as written.
         root_fields: the record fields it reads at the top level (for "no record has it" checks).
         lookups: the `(source, key_field)` pairs its lookup() calls read.
+        variables: the vars its var() calls read.
         constant: True when it reads nothing from the record (a literal).
     """
 
@@ -304,6 +316,7 @@ class Expression:
     root_fields: frozenset[str]
     lookups: frozenset[tuple[str, str]] = frozenset()
     constant: bool = False
+    variables: frozenset[str] = frozenset()
     evaluate: Evaluator = field(default=lambda v: None, compare=False, repr=False)
 
     def search(self, data: Any) -> Any:
@@ -457,6 +470,9 @@ def _check_functions(node: dict[str, Any], functions: OaamapFunctions, text: str
             )
         if name in LOOKUP_FUNCTIONS:
             _check_lookup_args(node, text, position)
+        if name == "var" and node["children"][0]["type"] != "literal":
+            raise ExpressionError("`var()` needs the var's name as a string literal, e.g. "
+                                  "var('date_format')", position, len(name))
     for child in node.get("children", []):
         if isinstance(child, dict):
             _check_functions(child, functions, text)
@@ -491,6 +507,16 @@ def _root_fields(node: dict[str, Any]) -> set[str]:
     for child in children:
         if isinstance(child, dict):
             out |= _root_fields(child)
+    return out
+
+
+def _variables(node: dict[str, Any]) -> set[str]:
+    out: set[str] = set()
+    if node["type"] == "function_expression" and node["value"] == "var":
+        out.add(str(node["children"][0]["value"]))
+    for child in node.get("children", []):
+        if isinstance(child, dict):
+            out |= _variables(child)
     return out
 
 
@@ -546,6 +572,7 @@ def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
         root_fields=fields,
         lookups=frozenset(_lookups(parsed)),
         constant=not fields and parsed["type"] == "literal",
+        variables=frozenset(_variables(parsed)),
         evaluate=_Compiler(functions).compile(parsed),
     )
 

@@ -16,7 +16,14 @@ from typing import IO, Any, TextIO
 
 from .build import Builder
 from .check import SchemaCheck, check_entities
-from .errors import DataErrors, MappingError, MappingErrors, PayloadErrors, Warning_
+from .errors import (
+    DataErrors,
+    MappingError,
+    MappingErrors,
+    OaamapError,
+    PayloadErrors,
+    Warning_,
+)
 from .evaluate import Evaluation
 from .loader import load
 from .model import EntitySet, MappingPlan
@@ -171,10 +178,16 @@ class _Records:
         key = (source, key_field)
         if key not in self.indexes:
             table: dict[str, list[dict[str, Any]]] = {}
-            for record in self.kept_list(source):
+            records = self.kept_list(source)
+            for record in records:
                 value = record.data.get(key_field)
                 if value is not None:
                     table.setdefault(str(value).lower(), []).append(record.data)
+            if records and not any(key_field in r.data for r in records):
+                fields = ", ".join(list(records[0].data)[:30])
+                self.ctx.warn(f"lookup('{source}', '{key_field}', ...): no record of source "
+                              f"`{source}` has a field `{key_field}`, so every lookup is null "
+                              f"(fields: {fields})")
             self.indexes[key] = table
         return self.indexes[key]
 
@@ -222,11 +235,22 @@ def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None
     """
     options = options or CompileOptions()
     mapping, warnings = plan_mapping(path, variables)
+    try:
+        return _compile_planned(mapping, warnings, options)
+    except OaamapError as e:
+        # The warnings often explain the failure (a misspelt field is always null): keep them.
+        e.warnings = [*warnings, *getattr(e, "warnings", [])]
+        raise
+
+
+def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
+                     options: CompileOptions) -> CompileResult:
     context = render_context(mapping)
     ctx = ReadContext(render_context=context, records_of=lambda n: records.kept_list(n),
                       options=options.source_options)
     records = _Records(mapping, ctx, options.progress)
     mapping.functions.bind_lookups(records.index)
+    mapping.functions.bind_vars(context["vars"])
     evaluation = Evaluation(mapping.template, context, options.on_data_error)
     # Building millions of small containers: the cyclic GC would rescan them all repeatedly.
     gc_was_enabled = gc.isenabled()
@@ -234,6 +258,9 @@ def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None
     try:
         entities = _evaluate_and_build(mapping, context, options, records, evaluation)
         spool = _serialise_checked(entities)
+    except OaamapError as e:
+        e.warnings = [*ctx.warnings, *evaluation.warnings]
+        raise
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -277,5 +304,7 @@ def _serialise_checked(entities: EntitySet) -> IO[str]:
 def _summary_warnings(evaluation: Evaluation) -> list[Warning_]:
     out = []
     if evaluation.policy == "warn" and evaluation.rejected:
-        out.append(Warning_(f"{evaluation.rejected} rows with data errors were skipped"))
+        n = evaluation.rejected
+        out.append(Warning_(f"{n} row{'s' if n != 1 else ''} with data errors "
+                            f"{'were' if n != 1 else 'was'} skipped"))
     return out

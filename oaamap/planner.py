@@ -46,6 +46,7 @@ class _Planner:
         self.functions = OaamapFunctions()
         self.lookups: set[tuple[str, tuple[str, str]]] = set()
         self.source_names = frozenset((self.data.get("sources") or {}).keys())
+        self.var_names: frozenset[str] = frozenset(map(str, (self.data.get("vars") or {})))
 
     def error(self, message: str, path: Path_, *, hint: str | None = None,
               expression: str | None = None, on_key: bool = False) -> None:
@@ -62,6 +63,11 @@ class _Planner:
                 self.doc.expression_span(path, e.position, e.length), expression=text,
                 hint=e.hint, path=_json_path(path)))
             return None
+        for name in sorted(compiled.variables - self.var_names):
+            close = difflib.get_close_matches(name, sorted(self.var_names), n=1)
+            self.error(f"var('{name}') names a var that `vars:` does not declare", path,
+                       expression=text,
+                       hint=f"did you mean `{close[0]}`?" if close else "declare it under `vars:`")
         for source, key in compiled.lookups:
             if source not in self.source_names:
                 self._unknown_source(source, path, "lookup() names")
@@ -307,6 +313,7 @@ def plan(doc: Document, variables: Mapping[str, str] | None = None,
     if not isinstance(doc.data, dict) or doc.data.get("template") not in TEMPLATES:
         collector.raise_if_any()
     planner = _Planner(doc, base_dir or Path(doc.file).resolve().parent, collector)
+    planner.var_names |= frozenset(variables or {})
     spec = TEMPLATES[doc.data["template"]]
     header_name = next(name for name, s in spec.sections.items() if s.single)
     provider, icon = _provider(planner)

@@ -139,3 +139,16 @@ def test_lookup_uses_bound_tables() -> None:
         {"id": 2}, {"id": 3}]
     with pytest.raises(FunctionError, match="2 records"):
         compile_expression("lookup('s', 'k', m)", funcs).search({"m": "dup@x"})
+
+
+def test_var_reads_the_rendered_vars() -> None:
+    """var(name) gives a record expression a configuration value (e.g. a date format)."""
+    funcs = OaamapFunctions()
+    funcs.bind_vars({"date_format": "%m/%d/%Y", "empty": ""})
+    expr = compile_expression("to_rfc3339(d, var('date_format'))", funcs)
+    assert expr.variables == {"date_format"}
+    assert expr.search({"d": "03/04/2021"}) == "2021-03-04T00:00:00Z"
+    assert compile_expression("to_rfc3339(d, var('empty'))", funcs).search(
+        {"d": "2021-03-04"}) == "2021-03-04T00:00:00Z"
+    with pytest.raises(ExpressionError, match="needs the var's name as a string literal"):
+        compile_expression("var(name)", funcs)

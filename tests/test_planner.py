@@ -106,3 +106,12 @@ def test_a_valid_mapping_plans_with_warnings() -> None:
     assert [r.label for r in mapping.rules] == ["users[0]"]
     assert [str(w) for w in warnings] == [
         "m.yaml:7:3: warning: source `spare` is declared but no rule uses it"]
+
+
+def test_unknown_var_in_an_expression() -> None:
+    """var() must name a declared var (or a --var)."""
+    head = HEAD.replace("sources:", "vars: {date_format: '%Y'}\nsources:")
+    assert errors_of("users:\n  - {from: people, name: n, created_at: \"to_rfc3339(c, "
+                     "var('date_fromat'))\"}\n", head) == [
+        "m.yaml:10:41: error: var('date_fromat') names a var that `vars:` does not declare "
+        "(did you mean `date_format`?)"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from .. import __version__
-from ..errors import MappingError, MappingErrors, OaamapError
+from ..errors import DataErrors, MappingError, MappingErrors, OaamapError, Warning_
 
 __all__ = ["COMMANDS", "Command", "ExitStatus", "main", "register_command"]
 
@@ -53,7 +53,7 @@ def register_command(command: Command) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more detail on stderr (warnings in full, timings)")
+                        help="every warning on stderr, not just the first 20")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print errors only (no summary, no warnings)")
     parser.add_argument("--traceback", action="store_true",
@@ -81,10 +81,22 @@ def _exit_code(error: OaamapError) -> int:
     return int(getattr(error, "exit_code", ExitStatus.ERROR))
 
 
+def print_warnings(warnings: Sequence[Warning_], verbose: int, limit: int = 20) -> None:
+    """Print warnings on stderr (the first `limit` unless verbose)."""
+    shown = warnings if verbose else warnings[:limit]
+    for warning in shown:
+        print(warning, file=sys.stderr)
+    if len(shown) < len(warnings):
+        print(f"... and {len(warnings) - len(shown)} more warnings (-v shows all)",
+              file=sys.stderr)
+
+
 def report_error(error: OaamapError, args: argparse.Namespace) -> int:
     """Print an expected error in full on stderr; return its exit code."""
-    if isinstance(error, MappingErrors):
+    if isinstance(error, MappingErrors | DataErrors):
         error.max_shown = getattr(args, "max_errors", error.max_shown) or error.max_shown
+    if not getattr(args, "quiet", False):
+        print_warnings(getattr(error, "warnings", []), getattr(args, "verbose", 0))
     text = error.render()
     if isinstance(error, MappingError) and error.span is None:
         text = f"oaamap: {text}"

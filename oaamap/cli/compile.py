@@ -8,9 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import Warning_
 from ..pipeline import CompileOptions, CompileResult, compile_mapping, plan_mapping
-from . import Command, ExitStatus, register_command
+from . import Command, ExitStatus, print_warnings, register_command
 
 __all__ = ["add_compile_arguments", "compile_options_from_args", "print_warnings",
            "summary_line"]
@@ -63,16 +62,6 @@ class _Progress:
             rate = count / elapsed
             sys.stderr.write(f"\r  {source}: {count:,} records ({rate:,.0f}/s)\033[K")
             sys.stderr.flush()
-
-
-def print_warnings(warnings: list[Warning_], verbose: int, limit: int = 20) -> None:
-    """Print warnings on stderr (the first `limit` unless verbose)."""
-    shown = warnings if verbose else warnings[:limit]
-    for warning in shown:
-        print(warning, file=sys.stderr)
-    if len(shown) < len(warnings):
-        print(f"... and {len(warnings) - len(shown)} more warnings (-v shows all)",
-              file=sys.stderr)
 
 
 def summary_line(result: CompileResult, elapsed: float) -> str:
