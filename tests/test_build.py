@@ -207,3 +207,35 @@ def test_enums_are_matched_case_insensitively_and_emitted_canonically(tmp_path: 
                          "n,c\nread,dataread\nwrite,DATAWRITE\n")
     assert [p["permission_type"] for p in result.payload["permissions"]] == [["DataRead"],
                                                                              ["DataWrite"]]
+
+
+def test_grant_rows_without_a_role_are_skipped_and_counted(tmp_path: Path) -> None:
+    """A grant row whose role cell is empty grants nothing: skipped and counted."""
+    result = compile_app(tmp_path, """\
+        roles: [{name: admin}]
+        users: [{from: rows, name: who}]
+        grants: [{from: rows, user: who, role: role}]
+        """, "who,role\nann,admin\nann,\n")
+    assert result.entities.skipped == 1
+    assert len(result.payload["identity_to_permissions"]) == 1
+
+
+def test_payload_errors_in_sub_resources_name_their_row(tmp_path: Path) -> None:
+    """A schema violation deep in the resource tree points at the sub-resource's own row."""
+    with pytest.raises(PayloadErrors) as info:
+        compile_app(tmp_path, "resources:\n  - {from: rows, name: n, type: \"'t'\", parent: p, "
+                              "tags: [{key: env, value: tag}]}\n",
+                    "n,p,tag\nr1,,ok\nr2,r1,bad/value\n")
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'rows.csv'}:3: error: tag value `bad/value` has characters Veza rejects "
+        "(letters, digits, spaces and `_ , @ . -` only) (at "
+        "/applications/0/resources/0/sub_resources/0/tags/0/value)"]
+
+
+def test_mixed_inferred_property_types_ask_for_a_declared_type(tmp_path: Path) -> None:
+    """Values of several types for one property: declare the type (never coerced silently)."""
+    (tmp_path / "m.json").write_text('[{"n": "a", "v": 5}, {"n": "b", "v": "five"}]')
+    path = write_case(tmp_path, APP.replace("rows: {csv: rows.csv}", "rows: {json: m.json}")
+                      + "users:\n  - {from: rows, name: n, properties: {v: v}}\n", {})
+    with pytest.raises(PayloadErrors, match="has values of several types \\(NUMBER, STRING\\)"):
+        compile_mapping(path)
