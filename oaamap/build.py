@@ -141,6 +141,11 @@ class Builder:
     def _union(self, draft: _Draft, name: str, value: list[Any]) -> None:
         current = draft.values.get(name)
         if current is None:
+            if type(value[0]) is str:
+                # Already deduplicated by the normaliser; copied because a constant's list is
+                # shared by every row.
+                draft.values[name] = value.copy()
+                return
             current = draft.values[name] = []
         seen = {_dedupe_key(v) for v in current}
         for item in value:
@@ -175,9 +180,10 @@ class Builder:
         return section
 
     def _merge_properties(self, draft: _Draft, row: RuleRow, scope: str) -> None:
-        declared = {p.name: p.type for p in row.rule.properties if p.type}
+        if not row.properties:
+            return
         for name, value in row.properties.items():
-            self._type_seen(scope, name, value, declared.get(name))
+            self._type_seen(scope, name, value, _declared(row, name))
             if draft.properties is None:
                 draft.properties = {}
             current = draft.properties.get(name)
@@ -217,7 +223,10 @@ class Builder:
     def _grant(self, row: RuleRow) -> None:
         values = row.values
         holder, kind, what = self._grant_target(row.rule)
-        grants = self._grants_of(kind, values[holder], row)
+        identity = values[holder]
+        grants = self.grants.get((kind, identity.lower()))
+        if grants is None:
+            grants = self._grants_of(kind, identity, row)
         resources = values.get("resources") or []
         apply = values.get("apply_to_application")
         if not resources and apply is False:
@@ -226,8 +235,9 @@ class Builder:
                 ref=row.ref))
             return
         if what == "role":
-            for name, value in row.properties.items():
-                self._type_seen("role_assignments", name, value, _declared(row, name))
+            if row.properties:
+                for name, value in row.properties.items():
+                    self._type_seen("role_assignments", name, value, _declared(row, name))
             self._role(grants, values["role"], resources, True if not resources else apply,
                        row.properties)
         else:
@@ -244,8 +254,9 @@ class Builder:
 
     def _targets(self, targets: list[str] | dict[str, None], resources: list[str]
                  ) -> list[str] | dict[str, None]:
+        lowered = self.lowered
         for r in resources:
-            lower = self._key(r)
+            lower = lowered.get(r) or self._key(r)
             if lower not in targets:
                 if type(targets) is list:
                     targets.append(lower)
@@ -257,7 +268,7 @@ class Builder:
 
     def _role(self, grants: _Grants, role: str, resources: list[str], apply: bool | None,
               properties: Mapping[str, Any]) -> None:
-        lower = self._key(role)
+        lower = self.lowered.get(role) or self._key(role)
         entry = grants.roles.get(lower)
         if entry is None:
             entry = grants.roles[lower] = [role, apply, [], None]

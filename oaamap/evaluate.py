@@ -77,6 +77,10 @@ def _enum(value: Any, spec: FieldSpec) -> Any:
 
 
 def _list(value: Any, spec: FieldSpec) -> Any:
+    if type(value) is list and len(value) == 1 and not spec.choices:
+        only = value[0]
+        if type(only) is str and only:
+            return value  # the common `[field]` / `x && [x]` case
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
@@ -232,6 +236,7 @@ class Evaluation:
     skipped: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     _compiled: list[_Compiled] = field(default_factory=list, repr=False)
+    _groups: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict, repr=False)
 
     def _spec(self, rule: Rule) -> dict[str, FieldSpec]:
         return TEMPLATES[self.template].sections[rule.section].fields
@@ -375,7 +380,7 @@ class Evaluation:
     def _finish_row(self, rule: Rule, values: dict[str, Any], record: Record,
                     data: dict[str, Any]) -> RuleRow | None:
         for group in self._one_of(rule):
-            if not any(key in values for key in group):
+            if values.keys().isdisjoint(group):
                 self._count_skip(rule)  # e.g. a grant row whose role cell is empty
                 return None
         props: Any = {}
@@ -391,7 +396,11 @@ class Evaluation:
         return RuleRow(rule, values, props, tags, record)
 
     def _one_of(self, rule: Rule) -> tuple[tuple[str, ...], ...]:
-        return TEMPLATES[self.template].sections[rule.section].one_of
+        groups = self._groups.get(rule.section)
+        if groups is None:
+            groups = self._groups[rule.section] = TEMPLATES[self.template].sections[
+                rule.section].one_of
+        return groups
 
     def _required_null(self, rule: Rule, key: str, record: Record, data: dict) -> None:
         expr = rule.fields[key]

@@ -386,6 +386,11 @@ class _Compiler:
 
         def both(value: Any) -> Any:
             first = left(value)
+            if first is None or first is False:
+                return first
+            kind = type(first)
+            if kind is str or kind is list or kind is dict:
+                return right(value) if first else first
             return first if _is_false(first) else right(value)
 
         return both

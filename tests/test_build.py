@@ -239,3 +239,15 @@ def test_mixed_inferred_property_types_ask_for_a_declared_type(tmp_path: Path) -
                       + "users:\n  - {from: rows, name: n, properties: {v: v}}\n", {})
     with pytest.raises(PayloadErrors, match="has values of several types \\(NUMBER, STRING\\)"):
         compile_mapping(path)
+
+
+def test_constant_lists_are_not_shared_between_entities(tmp_path: Path) -> None:
+    """A constant list in a derived rule is merged per entity, never mutated in place."""
+    result = compile_app(tmp_path, """\
+        groups: [{name: all}, {name: extra}]
+        users:
+          - {from: rows, name: u, groups: [all]}
+          - {from: rows, name: u, groups: "extra_group && [extra_group]"}
+        """, "u,extra_group\nann,extra\nbob,\n")
+    users = result.payload["applications"][0]["local_users"]
+    assert [u["groups"] for u in users] == [["all", "extra"], ["all"]]
