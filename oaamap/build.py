@@ -90,6 +90,9 @@ class Builder:
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
+        self.list_fields = {name: frozenset(k for k, spec in section.fields.items()
+                                            if spec.kind in _LIST_KINDS)
+                            for name, section in self.sections.items()}
         for name, section in self.sections.items():
             if not section.single and name not in ("grants", "app_assignments"):
                 self.drafts[name] = {}
@@ -120,13 +123,17 @@ class Builder:
         draft = drafts.get(lower)
         if draft is None:
             draft = drafts[lower] = _Draft(key, row)
-        specs = self.sections[section].fields
+        list_fields = self.list_fields[section]
+        current = draft.values
         for name, value in values.items():
-            if specs[name].kind in _LIST_KINDS:
+            if name in list_fields:
                 self._union(draft, name, value)
-            else:
+            elif name not in current:
+                current[name] = value
+            elif current[name] != value:
                 self._scalar(draft, name, value, row, section)
-        self._merge_properties(draft, row, self._scope(section, draft))
+        if row.properties:
+            self._merge_properties(draft, row, self._scope(section, draft))
         if row.tags:
             if draft.tags is None:
                 draft.tags = {}
@@ -180,8 +187,6 @@ class Builder:
         return section
 
     def _merge_properties(self, draft: _Draft, row: RuleRow, scope: str) -> None:
-        if not row.properties:
-            return
         for name, value in row.properties.items():
             self._type_seen(scope, name, value, _declared(row, name))
             if draft.properties is None:

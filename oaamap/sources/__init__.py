@@ -8,6 +8,8 @@ it returns reads nothing until `read()` is called (stage 4).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,9 +162,22 @@ def register_source_kind(kind: str, factory: SourceFactory) -> None:
     Raises:
         ValueError: the kind is already registered.
     """
-    if kind in SOURCE_KINDS:
+    if kind in SOURCE_KINDS and not isinstance(SOURCE_KINDS[kind], _Deferred):
         raise ValueError(f"source kind `{kind}` is already registered")
     SOURCE_KINDS[kind] = factory
+
+
+class _Deferred:
+    """A built-in kind whose module is imported on first use (requests and SQLAlchemy take a
+    fifth of a second to import, which a CSV-only run should not pay)."""
+
+    def __init__(self, kind: str, module: str) -> None:
+        self.kind = kind
+        self.module = module
+
+    def __call__(self, name: str, config: Mapping[str, Any], ctx: PlanContext) -> SourcePlan:
+        importlib.import_module(self.module)  # registers the real factory in its place
+        return SOURCE_KINDS[self.kind](name, config, ctx)
 
 
 def _json_path(path: tuple[Any, ...]) -> str:
@@ -176,12 +191,9 @@ def _load_builtin_kinds() -> None:
     # Imported for their registration side effect; kept last so the registry exists first.
     from . import csv_source, json_source  # noqa: F401
 
-    for optional in ("http", "sql_source"):
-        try:
-            __import__(f"{__name__}.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name not in (f"{__name__}.{optional}",):
-                raise
+    for kind, module in (("http", "http"), ("sql", "sql_source")):
+        if importlib.util.find_spec(f"{__name__}.{module}") is not None:
+            SOURCE_KINDS[kind] = _Deferred(kind, f"{__name__}.{module}")
 
 
 _load_builtin_kinds()

@@ -71,7 +71,9 @@ class CsvSource:
                         self.name, f"row has {len(cells)} cells but the header has {width}",
                         location=origin.where, ref=origin.ref(start))
                 if only_empty:
-                    data = {k: v or None for k, v in zip(header, cells, strict=False)}
+                    data = dict(zip(header, cells, strict=False))
+                    if "" in cells:
+                        data = {k: v or None for k, v in data.items()}
                 else:
                     data = {k: (None if v in nulls else v)
                             for k, v in zip(header, cells, strict=False)}
