@@ -1,9 +1,13 @@
 """Stage 8: the payload against its JSON Schema and Veza's rules; each violation with its row.
 
-Checked before anything leaves the machine: the template's payload schema; lengths (names and ids at
-most 512 characters, other strings at most 4096); property names and values of the declared type;
-tag characters; RFC 3339 timestamps; references to groups, roles, permissions, resources, managers,
-departments and apps that exist; no cycles in nested groups or roles.
+Checked before anything leaves the machine:
+- the template's payload schema, entity by entity as the payload streams out (`SchemaCheck`):
+  required and unknown keys, types, lengths (names and ids at most 512 characters, other strings at
+  most 4096), property-name and tag-character patterns, enumerations;
+- on the entity model (`check_entities`): property values of the declared type, references to
+  groups, roles, permissions, resources, managers, departments and apps that exist, no cycles in
+  nested groups, roles or resources.
+Timestamps and required fields are checked where they are read (stage 5), with their row.
 """
 
 from __future__ import annotations
@@ -21,13 +25,9 @@ from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
 
-MAX_NAME = 512
 MAX_TEXT = 4096
 MAX_REPORTED = 1000
-NAME_FIELDS = frozenset({"id", "name", "identity", "key", "external_id", "employee_number"})
 PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
-TAG_KEY = re.compile(r"^[\w\d_]+$")
-TAG_VALUE = re.compile(r"^[\w\d\s_,@\.-]*$")
 TYPE_CHECKS = {
     "STRING": lambda v: isinstance(v, str),
     "NUMBER": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -74,20 +74,8 @@ def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[st
 
 
 
-def _check_timestamps(entity: Entity, pointer: str) -> Iterator[PayloadError]:
-    fields = TEMPLATES[_template_of(entity)].sections[entity.section].fields
-    for key, value in entity.values.items():
-        spec = fields.get(key)
-        if spec is not None and spec.kind == "timestamp" and not RFC3339.match(str(value)):
-            yield PayloadError(f"`{key}` of {entity.section} `{entity.key}` is `{value}`, not an "
-                               "RFC 3339 timestamp", pointer, entity.ref)
 
 
-_SECTION_TEMPLATE: dict[str, str] = {}
-
-
-def _template_of(entity: Entity) -> str:
-    return _SECTION_TEMPLATE[entity.section]
 
 
 def _references(es: EntitySet) -> Iterator[PayloadError]:
@@ -173,8 +161,6 @@ def _as_list(value: Any) -> list[Any]:
 def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
     header_scope = {"application": "application", "identity_provider": "idp",
                     "hris": "system"}[es.template]
-    for section in TEMPLATES[es.template].sections:
-        _SECTION_TEMPLATE.setdefault(section, es.template)
     yield from _check_properties(es.header, header_scope, es.property_types, "")
     for section, items in es.sections.items():
         for index, entity in enumerate(items):
@@ -182,7 +168,6 @@ def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
             scope = (f"resources:{entity.values.get('type', '')}" if section == "resources"
                      else section)
             yield from _check_properties(entity, scope, es.property_types, pointer)
-            yield from _check_timestamps(entity, pointer)
 
 
 @lru_cache(maxsize=4)
