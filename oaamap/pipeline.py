@@ -263,6 +263,9 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
         raise
     finally:
         if gc_was_enabled:
+            # The model is millions of objects without reference cycles (refcounting frees
+            # them); frozen, the cyclic GC's first full pass does not have to walk them all.
+            gc.freeze()
             gc.enable()
     icon = mapping.provider_icon
     return CompileResult(
