@@ -100,15 +100,32 @@ def _absolute(page: Page, link: Any, what: str) -> str | None:
     return urljoin(page.response.url, link)
 
 
-class LinkHeaderPaginator:
-    """Follows the RFC 8288 `Link` header's `rel="next"` (or another rel); stops without one."""
+class _FollowsUrl:
+    """Base of the paginators that follow a complete next URL (it replaces URL and params)."""
 
-    def __init__(self, rel: str = "next") -> None:
-        self.rel = rel
+    def __init__(self) -> None:
         self._next: str | None = None
 
     def init_request(self, request: Request) -> None:
         """Nothing to prepare: the first request is the configured one."""
+
+    def update_request(self, request: Request) -> None:
+        """The next URL is complete: it replaces the URL and the query parameters."""
+        assert self._next is not None
+        request.url, request.params = self._next, {}
+
+    @property
+    def has_next_page(self) -> bool:
+        """True while the last page gave a next URL."""
+        return self._next is not None
+
+
+class LinkHeaderPaginator(_FollowsUrl):
+    """Follows the RFC 8288 `Link` header's `rel="next"` (or another rel); stops without one."""
+
+    def __init__(self, rel: str = "next") -> None:
+        super().__init__()
+        self.rel = rel
 
     def update_state(self, page: Page) -> None:
         """Find the link with the relation in the `Link` header(s)."""
@@ -121,41 +138,18 @@ class LinkHeaderPaginator:
                 self._next = _absolute(page, link.get("url"), f'the `Link` rel="{self.rel}"')
                 return
 
-    def update_request(self, request: Request) -> None:
-        """The next link is complete: it replaces the URL and the query parameters."""
-        assert self._next is not None
-        request.url, request.params = self._next, {}
 
-    @property
-    def has_next_page(self) -> bool:
-        """True while the last page had a next link."""
-        return self._next is not None
-
-
-class NextUrlPaginator:
+class NextUrlPaginator(_FollowsUrl):
     """Follows a URL found in the body by a JMESPath; stops when it is null or empty."""
 
     def __init__(self, next_url: Expression) -> None:
+        super().__init__()
         self.expression = next_url
-        self._next: str | None = None
-
-    def init_request(self, request: Request) -> None:
-        """Nothing to prepare: the first request is the configured one."""
 
     def update_state(self, page: Page) -> None:
         """Evaluate the expression; a relative URL resolves against the page's URL."""
         value = self.expression.search(page.body)
         self._next = _absolute(page, value, f"`next_url: {self.expression.text}`")
-
-    def update_request(self, request: Request) -> None:
-        """The next URL is complete: it replaces the URL and the query parameters."""
-        assert self._next is not None
-        request.url, request.params = self._next, {}
-
-    @property
-    def has_next_page(self) -> bool:
-        """True while the expression found a URL."""
-        return self._next is not None
 
 
 class CursorPaginator:
