@@ -7,8 +7,9 @@ error with `strict`).
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,22 +99,30 @@ class Builder:
                 self.drafts[name] = {}
 
     def add_all(self, rows: Iterable[RuleRow]) -> None:
-        """Merge every row (the stage-5 stream)."""
-        add = self.add
+        """Merge every row of one rule (the stage-5 stream): the handler is chosen once."""
+        handle = None
         for row in rows:
-            add(row)
+            if handle is None:
+                handle = self._handler(row)
+            handle(row)
 
     def add(self, row: RuleRow) -> None:
         """Merge one row into the entity it identifies (or record its grant)."""
+        self._handler(row)(row)
+
+    def _handler(self, row: RuleRow) -> Callable[[RuleRow], None]:
         section = row.rule.section
         if section == "grants":
-            self._grant(row)
-        elif section == "app_assignments":
-            self.assignments.append(row)
-        elif self.sections[section].single:
-            self.header = self._entity(section, _Draft("", row), row)
-        else:
-            self._merge(section, row)
+            holder, kind, what = self._grant_target(row.rule)
+            return functools.partial(self._grant, holder, kind, what)
+        if section == "app_assignments":
+            return self.assignments.append
+        if self.sections[section].single:
+            return self._set_header
+        return functools.partial(self._merge, section)
+
+    def _set_header(self, row: RuleRow) -> None:
+        self.header = self._entity(row.rule.section, _Draft("", row), row)
 
     def _merge(self, section: str, row: RuleRow) -> None:
         values = row.values
@@ -225,9 +234,8 @@ class Builder:
             target = self.targets_of[id(rule)] = (holder, GRANT_IDENTITIES[holder][1], what)
         return target
 
-    def _grant(self, row: RuleRow) -> None:
+    def _grant(self, holder: str, kind: str, what: str, row: RuleRow) -> None:
         values = row.values
-        holder, kind, what = self._grant_target(row.rule)
         identity = values[holder]
         grants = self.grants.get((kind, identity.lower()))
         if grants is None:
