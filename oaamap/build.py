@@ -276,7 +276,7 @@ class Builder:
                     if len(targets) > SMALL_TARGETS:
                         targets = dict.fromkeys(targets)
                 else:
-                    targets[lower] = None
+                    targets[lower] = None  # type: ignore[call-overload]  # the dict form
         return targets
 
     def _role(self, grants: _Grants, role: str, resources: list[str], apply: bool | None,
@@ -402,9 +402,9 @@ class Builder:
                         yield kind, grants.identity, grants
                 continue
             for entity in sections.get(section, ()):
-                grants = self.grants.get((kind, entity.key.lower()))
-                if grants is not None:
-                    yield kind, entity.key, grants
+                held = self.grants.get((kind, entity.key.lower()))
+                if held is not None:
+                    yield kind, entity.key, held
 
     def _dangling_grants(self) -> list[PayloadError]:
         out = []

@@ -97,9 +97,13 @@ class RowRef:
 
 
 class OaamapError(Exception):
-    """Base of every error oaamap reports to its user."""
+    """Base of every error oaamap reports to its user.
+
+    `warnings` carries the warnings of a failed run, which often explain the failure.
+    """
 
     exit_code = 1
+    warnings: list[Warning_] = []  # noqa: RUF012  (replaced per instance, never mutated)
 
     def render(self) -> str:
         """The full, multi-line rendering shown by the CLI."""

@@ -278,8 +278,9 @@ class Evaluation:
                     if _is_false(where(data)):
                         continue
                 except (jmespath.exceptions.JMESPathError, ValueError) as e:
-                    self._error(rule, record.ref, f"`where` failed: {e}", rule.where.text,
-                                rule.field_spans.get("where"), data)
+                    self._error(rule, record.ref, f"`where` failed: {e}",
+                                getattr(rule.where, "text", None), rule.field_spans.get("where"),
+                                data)
                     continue
             for item in self._expand(rule, record, data):
                 row = self._row(compiled, record, item)
@@ -296,7 +297,8 @@ class Evaluation:
             if row is not None:
                 yield row
 
-    def _expand(self, rule: Rule, record: Record, data: dict[str, Any]) -> Iterable[dict]:
+    def _expand(self, rule: Rule, record: Record, data: dict[str, Any]
+                ) -> Iterable[dict[str, Any]]:
         if rule.each is None:
             return (data,)
         name, expr = rule.each
@@ -367,7 +369,8 @@ class Evaluation:
                         self._count_skip(compiled.rule)
                         return None
                     if spec.required:
-                        return self._required_null(compiled.rule, key, record, data)
+                        self._required_null(compiled.rule, key, record, data)
+                        return None
                     continue
                 values[key] = value
         except (jmespath.exceptions.JMESPathError, ValueError) as e:
@@ -388,11 +391,12 @@ class Evaluation:
             props = self._properties(rule, None, record, data)
             if props is _SKIP:
                 return None
-        tags: list[tuple[str, str]] | None = []
+        tags: list[tuple[str, str]] = []
         if rule.tags.pairs or rule.tags.expression is not None:
-            tags = self._tags(rule, record, data)
-            if tags is None:
+            evaluated = self._tags(rule, record, data)
+            if evaluated is None:
                 return None
+            tags = evaluated
         return RuleRow(rule, values, props, tags, record)
 
     def _one_of(self, rule: Rule) -> tuple[tuple[str, ...], ...]:
@@ -402,7 +406,8 @@ class Evaluation:
                 rule.section].one_of
         return groups
 
-    def _required_null(self, rule: Rule, key: str, record: Record, data: dict) -> None:
+    def _required_null(self, rule: Rule, key: str, record: Record,
+                       data: dict[str, Any]) -> None:
         expr = rule.fields[key]
         self._error(rule, record.ref, f"required field `{key}` of `{rule.section}` is null",
                     getattr(expr, "text", None), rule.field_spans.get(key), data)

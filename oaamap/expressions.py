@@ -122,7 +122,7 @@ def _is_false(value: Any) -> bool:
     kind = type(value)
     if kind is str or kind is list or kind is dict:
         return not value
-    return value == "" or value == [] or value == {}
+    return bool(value == "" or value == [] or value == {})
 
 
 LookupProvider = Callable[[str, str], Mapping[str, list[dict[str, Any]]]]

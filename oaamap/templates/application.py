@@ -53,11 +53,12 @@ def group(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
 def role(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
     """A `local_roles` entry; permissions deduplicated case-insensitively (first spelling)."""
     v = e.values
-    seen: set[str] = set()
-    permissions = [p for p in v.get("permissions", ())
-                   if not (p.lower() in seen or seen.add(p.lower()))]
+    first: dict[str, str] = {}
+    for permission in v.get("permissions", ()):
+        first.setdefault(permission.lower(), permission)  # the first spelling of each
     return none_list_dict_emptystr({
-        "name": v["name"], "permissions": permissions, "roles": v.get("roles"), "tags": tags(e),
+        "name": v["name"], "permissions": list(first.values()), "roles": v.get("roles"),
+        "tags": tags(e),
         "custom_properties": e.properties, "owners": owners(e), "id": _id(e, uses_ids)})
 
 
@@ -132,7 +133,8 @@ def _definitions(es: EntitySet, app_type: str) -> dict[str, Any]:
 def _resource_tree(es: EntitySet) -> tuple[list[Entity], dict[str, list[Entity]]]:
     resources = es.sections.get("resources", ())
     known = {e.key.lower() for e in resources}
-    roots, children = [], {}
+    roots: list[Entity] = []
+    children: dict[str, list[Entity]] = {}
     for e in resources:
         parent = str(e.values.get("parent", "")).lower()
         if parent and parent in known:
