@@ -95,3 +95,11 @@ def test_python_dash_m_and_console_script() -> None:
     proc = subprocess.run([sys.executable, "-m", "oaamap", "validate", EXAMPLE],
                           capture_output=True, text=True, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_references_sources_block_validates() -> None:
+    """The reference's file layout and every source kind (csv, json, http with auth, paging and
+    fan-out, sql) as written: valid without reading data or touching the network."""
+    result = run_cli("validate", "tests/fixtures/doc-sources.yaml")
+    assert result.code == 0, result.err
+    assert "is valid (application, 5 sources, 5 rules)" in result.err
