@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
     "TEMPLATES",
@@ -68,12 +68,12 @@ class _Node:
 
     __slots__ = ("errors", "valid")
 
-    def __init__(self, valid: Valid | None = None, errors: Errors | None = None) -> None:
+    def __init__(self, valid: Valid, errors: Errors) -> None:
         self.valid = valid
         self.errors = errors
 
 
-def load_payload_schema(template: str) -> dict:
+def load_payload_schema(template: str) -> dict[str, Any]:
     """Load the JSON Schema of an OAA payload shipped with oaamap.
 
     Args:
@@ -89,7 +89,8 @@ def load_payload_schema(template: str) -> dict:
         expected = ", ".join(TEMPLATES)
         raise ValueError(f"unknown OAA template {template!r}; expected one of {expected}")
     path = resources.files("oaamap") / "schemas" / f"payload-{template}.schema.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
 
 
 class SchemaValidator:
@@ -167,6 +168,15 @@ class PayloadValidator(SchemaValidator):
 # Compilation
 
 
+def _pending_valid(x: Any) -> bool:
+    """Placeholder of a definition still being compiled; `ref` never hands it out."""
+    raise AssertionError("schema definition used before its compilation finished")
+
+
+def _pending_errors(x: Any, ptr: str) -> Iterator[Violation]:
+    raise AssertionError("schema definition used before its compilation finished")
+
+
 class _Compiler:
     """Turns schema dicts into `_Node`s; resolves `#/$defs/...` references, recursion included."""
 
@@ -180,7 +190,8 @@ class _Compiler:
         if node is None:
             if name not in self._defs:
                 raise NotImplementedError(f"$ref to missing definition #/$defs/{name}")
-            node = self._done[name] = _Node()  # registered first, so recursive refs find it
+            # Registered first, so recursive refs find it.
+            node = self._done[name] = _Node(_pending_valid, _pending_errors)
             built = self.compile(self._defs[name], f"#/$defs/{name}")
             node.valid, node.errors = built.valid, built.errors
         return node
@@ -191,7 +202,7 @@ class _Compiler:
             raise NotImplementedError(f"{where}: only `#/$defs/<name>` references are supported")
         name = target[len(prefix):].replace("~1", "/").replace("~0", "~")
         node = self.definition(name)
-        if node.valid is not None:
+        if node.valid is not _pending_valid:
             return node
         # Still being compiled (a recursive reference): look the functions up at call time.
         return _Node(lambda x: node.valid(x), lambda x, p: node.errors(x, p))
@@ -297,7 +308,7 @@ def _dispatchable(schema: Mapping[str, Any], types: tuple[str, ...]) -> bool:
         k in schema for k in ("enum", "const", "$ref", "anyOf", "oneOf"))
 
 
-def _is_plain_string(schema: Any) -> bool:
+def _is_plain_string(schema: Any) -> TypeGuard[Mapping[str, Any]]:
     """Whether `schema` is `{"type": "string"}` with at most a `maxLength`."""
     return (isinstance(schema, Mapping) and schema.get("type") == "string"
             and all(k in _ANNOTATIONS or k in ("type", "maxLength") for k in schema))
@@ -352,7 +363,7 @@ def _only_strings_allowed(schema: Mapping[str, Any]) -> bool:
     return isinstance(schema.get("const"), str)
 
 
-def _checks_own_type(schema: Mapping[str, Any], types: tuple[str, ...]) -> bool:
+def _checks_own_type(schema: Mapping[str, Any], types: tuple[str, ...] | None) -> bool:
     """Whether an unguarded object or array check, which rejects other types itself, is present."""
     if types == ("object",):
         return _object_keywords(schema)
@@ -556,7 +567,8 @@ def _equal(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, dict)) or isinstance(b, (list, dict)):
         return False
-    return a == b
+    equal: bool = a == b  # JSON scalars compare to a bool
+    return equal
 
 
 def _any_of(subs: list[_Node]) -> _Node:

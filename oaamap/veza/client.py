@@ -340,7 +340,7 @@ class VezaClient:
         asked = _retry_after(response)
         if asked is not None:
             return min(asked, self.settings.retry_after_cap)
-        return min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
+        return min(self.settings.backoff_cap, self.settings.backoff_base * 2.0**attempt)
 
     def _scrub(self, text: str) -> str:
         return self._auth.scrub(text)
@@ -517,7 +517,9 @@ class VezaClient:
             )
         return part
 
-    def push_parts(self, provider_id: str, data_source_id: str, json_data: str) -> tuple[dict, int]:
+    def push_parts(
+        self, provider_id: str, data_source_id: str, json_data: str
+    ) -> tuple[dict[str, Any], int]:
         """Multipart upload through `:parts` (start, upload 1..N, complete); answer and N."""
         raw = json_data.encode("utf-8")
         part = self.part_size_for(len(raw))
@@ -569,7 +571,8 @@ class VezaClient:
 
 def warning_messages(answer: Mapping[str, Any]) -> list[str]:
     """The `message` of each entry of a push answer's `warnings`."""
-    value = answer.get("value") if isinstance(answer.get("value"), Mapping) else answer
+    inner = answer.get("value")
+    value: Mapping[str, Any] = inner if isinstance(inner, Mapping) else answer
     warnings: Sequence[Any] = value.get("warnings") or []
     return [str(w.get("message", w)) if isinstance(w, Mapping) else str(w) for w in warnings]
 

@@ -162,7 +162,8 @@ class EmulatorHandle:
         self._tempdir = tempdir
         host, port = server.server_address[:2]
         scheme = "https" if config.tls else "http"
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        name = str(host)
+        shown = f"[{name}]" if ":" in name else name
         self.url = f"{scheme}://{shown}:{port}"
         self.port = int(port)
 

@@ -104,7 +104,8 @@ def _app_definitions(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     cpd = payload.get("custom_property_definition")
     found: dict[str, dict[str, Any]] = {}
     for d in _items(cpd.get("applications") if isinstance(cpd, dict) else None):
-        entry = {k: _defs(v) for k, v in d.items() if k.endswith("_properties")}
+        entry: dict[str, dict[str, Any]] = {
+            k: _defs(v) for k, v in d.items() if k.endswith("_properties")}
         entry["resources"] = {str(r.get("resource_type", "")).lower(): _defs(r.get("properties"))
                               for r in _items(d.get("resources"))}
         found[str(d.get("application_type", "")).lower()] = entry

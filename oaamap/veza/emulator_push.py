@@ -87,7 +87,9 @@ def _parse(text: str, field: str) -> Any:
         raise _invalid(field, f"invalid JSON: {e}") from e
 
 
-def accept(call: Call, text: str, *, compression: str, multipart: bool) -> tuple[int, dict]:
+def accept(
+    call: Call, text: str, *, compression: str, multipart: bool
+) -> tuple[int, dict[str, Any]]:
     """Validate the payload text for the provider's template; store it or refuse it."""
     pid, dsid = call.args["pid"], call.args["dsid"]
     store = call.store

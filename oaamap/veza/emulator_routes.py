@@ -208,9 +208,10 @@ def _icon_type(data: bytes) -> str | None:
 @route("POST", f"{BASE}/{{pid}}:icon")
 def set_icon(call: Call) -> tuple[int, dict[str, Any]]:
     """Upload an icon: base64 of a PNG or SVG under 64 KB."""
-    text = body_object(call).get("icon_base64")
+    raw = body_object(call).get("icon_base64")
+    text = raw if isinstance(raw, str) else ""  # "" decodes to no data: refused below
     try:
-        data = base64.b64decode(text if isinstance(text, str) else "", validate=True)
+        data = base64.b64decode(text, validate=True)
     except binascii.Error as e:
         raise ApiError(400, "InvalidArgument", "icon_base64 is not valid base64",
                        [("icon_base64", str(e))]) from e

@@ -123,7 +123,9 @@ class Store:
             raise ApiError(404, "NotFound", f"provider {provider_id} not found")
         return found
 
-    def create_provider(self, name: str, template: str, options: dict[str, Any]) -> dict:
+    def create_provider(
+        self, name: str, template: str, options: dict[str, Any]
+    ) -> dict[str, Any]:
         """A new provider (409 when the name is taken)."""
         with self.lock:
             if any(p["name"] == name for p in self.providers.values()):
@@ -270,6 +272,7 @@ class Store:
                 continue
             for ds in self.data_sources.get(pid, {}).values():
                 folder = self._payload_dir(provider["name"], ds["name"])
+                assert folder is not None  # data_dir is set while loading
                 try:
                     payload = json.loads((folder / "latest.json").read_text(encoding="utf-8"))
                 except (OSError, ValueError, TypeError):

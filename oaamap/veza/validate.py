@@ -311,7 +311,7 @@ def _keyed(violation: Violation) -> Violation:
 def _schema_violations(template: str, payload: Any) -> list[Violation] | None:
     """Violations from the payload JSON Schemas, or None when they are not installed."""
     try:
-        from ..payload_schema import PayloadValidator  # type: ignore[import-not-found]
+        from ..payload_schema import PayloadValidator
 
         validator = PayloadValidator(template)
         return [_keyed(Violation(_pointer_to_field(e.pointer), e.message))
