@@ -293,10 +293,6 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return compiled
 
 
-ADDED_FUNCTIONS = (
-    "split", "lower", "upper", "trim", "replace", "regex_match", "regex_replace", "concat",
-    "to_bool", "to_rfc3339", "zero_pad", "unique", "parse_json", "lookup", "lookup_all", "var",
-)
 LOOKUP_FUNCTIONS = frozenset({"lookup", "lookup_all"})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,14 +175,3 @@ def load(path: Path | str) -> Document:
     except UnicodeDecodeError as e:
         raise MappingErrors([MappingError(f"the mapping file is not UTF-8: {e}")], shown) from e
     return load_text(text, shown)
-
-
-def walk(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
-    """Every (path, value) pair of a document, depth first."""
-    yield path, data
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from walk(v, (*path, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from walk(v, (*path, i))

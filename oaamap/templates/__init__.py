@@ -12,8 +12,14 @@ from typing import Any
 
 from ..model import Entity, EntitySet
 
-__all__ = ["TEMPLATE_COMPILERS", "Lazy", "compile_payload", "iter_json", "materialize",
-           "register_template"]
+__all__ = [
+    "TEMPLATE_COMPILERS",
+    "Lazy",
+    "compile_payload",
+    "iter_json",
+    "register_template",
+    "skeleton",
+]
 
 
 class Lazy:
@@ -77,17 +83,6 @@ def _has_lazy(value: dict[str, Any]) -> bool:
     return any(isinstance(v, Lazy) or (isinstance(v, dict) and _has_lazy(v))
                or (isinstance(v, list) and any(isinstance(x, dict) and _has_lazy(x) for x in v))
                for v in value.values())
-
-
-def materialize(value: Any) -> Any:
-    """The payload with every Lazy list produced (plain JSON data; for tests and pretty output)."""
-    if isinstance(value, Lazy):
-        return [materialize(item) for item in value]
-    if isinstance(value, dict):
-        return {k: materialize(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [materialize(v) for v in value]
-    return value
 
 
 def skeleton(value: Any) -> Any:
