@@ -17,6 +17,7 @@ from .errors import DataError, RowRef, Warning_
 from .expressions import _FALSE, _TRUE, FunctionError, _is_false, _text, to_rfc3339
 from .language import IDP_PROVIDER_TYPES, TEMPLATES, FieldSpec
 from .model import Rule, RuleRow
+from .rowgen import FALLBACK, RowFunction, generate_row_function
 from .sources import Record
 from .templating import Template
 
@@ -214,6 +215,7 @@ class _Compiled:
     identifier: str
     pending: set[str] = field(default_factory=set)
     first_keys: tuple[str, ...] | None = None
+    fast: RowFunction | None = None
 
 
 @dataclass
@@ -290,10 +292,15 @@ class Evaluation:
     def _plain_rows(self, compiled: _Compiled, records: Iterator[Record]) -> Iterator[RuleRow]:
         # The common case (no `where`, no `each`) without their per-record checks.
         row_of = self._row
+        fast = compiled.fast
+        assert fast is not None
         for record in records:
+            data = record.data
             if compiled.pending:
-                self._track_fields(compiled, record.data)
-            row = row_of(compiled, record, record.data)
+                self._track_fields(compiled, data)
+            row = fast(data, record)
+            if row is FALLBACK:
+                row = row_of(compiled, record, data)
             if row is not None:
                 yield row
 
@@ -326,7 +333,14 @@ class Evaluation:
         if rule.each is not None:
             pending |= rule.each[1].root_fields
             pending.discard(rule.each[0])
-        return _Compiled(rule, fields, identifier_key(rule, self.template), pending)
+        identifier = identifier_key(rule, self.template)
+        fast = generate_row_function(
+            rule.fields, specs, {k: NORMALIZERS[specs[k].kind] for k in rule.fields}, identifier,
+            self._one_of(rule),
+            lambda values, data, record: self._finish_row(rule, values, record, data),
+            None if rule.properties or rule.tags.pairs or rule.tags.expression is not None
+            else lambda values, record: RuleRow(rule, values, {}, [], record))
+        return _Compiled(rule, fields, identifier, pending, fast=fast)
 
     def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
         if compiled.first_keys is None:

@@ -314,6 +314,8 @@ class Expression:
     constant: bool = False
     variables: frozenset[str] = frozenset()
     evaluate: Evaluator = field(default=lambda v: None, compare=False, repr=False)
+    parsed: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    functions: OaamapFunctions | None = field(default=None, compare=False, repr=False)
 
     def search(self, data: Any) -> Any:
         """Evaluate against one record."""
@@ -321,7 +323,11 @@ class Expression:
 
 
 class _Compiler:
-    """Turns a parsed JMESPath tree into closures, delegating uncommon nodes to jmespath."""
+    """Turns a parsed JMESPath tree into closures, delegating uncommon nodes to jmespath.
+
+    `compile_node()` is also what the row generator (`rowgen.py`) uses for the parts of an
+    expression it does not inline.
+    """
 
     def __init__(self, functions: OaamapFunctions) -> None:
         self.functions = functions
@@ -440,6 +446,11 @@ class _Compiler:
 
             return call_direct
         return lambda value: call(name, [a(value) for a in args])
+
+
+def compile_node(node: dict[str, Any], functions: OaamapFunctions) -> Evaluator:
+    """A closure evaluating one node of a parsed expression (jmespath's semantics)."""
+    return _Compiler(functions).compile(node)
 
 
 def _function_table(functions: OaamapFunctions) -> dict[str, Any]:
@@ -575,6 +586,8 @@ def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
         constant=not fields and parsed["type"] == "literal",
         variables=frozenset(_variables(parsed)),
         evaluate=_Compiler(functions).compile(parsed),
+        parsed=parsed,
+        functions=functions,
     )
 
 
