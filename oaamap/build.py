@@ -86,6 +86,9 @@ class Builder:
     conflicts: int = 0
     targets_of: dict[int, tuple[str, str, str]] = field(default_factory=dict)
     problems: list[PayloadError] = field(default_factory=list)
+    # Grants by identity as written: one dict lookup per grant row instead of lower() + tuple.
+    by_spelling: dict[str, dict[str, _Grants]] = field(
+        default_factory=lambda: {kind: {} for _, kind in GRANT_IDENTITIES.values()})
     lowered: dict[str, str] = field(default_factory=dict)
     spelling: dict[str, str] = field(default_factory=dict)
 
@@ -237,9 +240,10 @@ class Builder:
     def _grant(self, holder: str, kind: str, what: str, row: RuleRow) -> None:
         values = row.values
         identity = values[holder]
-        grants = self.grants.get((kind, identity.lower()))
+        by_spelling = self.by_spelling[kind]
+        grants = by_spelling.get(identity)
         if grants is None:
-            grants = self._grants_of(kind, identity, row)
+            grants = by_spelling[identity] = self._grants_of(kind, identity, row)
         resources = values.get("resources") or []
         apply = values.get("apply_to_application")
         if not resources and apply is False:
@@ -382,8 +386,10 @@ class Builder:
     def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
                          resource_keys: Mapping[str, str]) -> tuple[IdentityGrants, ...]:
         out = []
+        # A reference to a resource no rule defines keeps its spelling (and is reported).
+        final_keys = {**self.spelling, **resource_keys}
         for _kind, identity, grants in self._grants_in_order(sections):
-            frozen = _freeze_grants(grants, identity, resource_keys, self.spelling)
+            frozen = _freeze_grants(grants, identity, final_keys)
             if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
                 out.append(frozen)
             # The draft is no longer needed; releasing it now keeps the peak low.
@@ -429,10 +435,10 @@ def _declared(row: RuleRow, name: str) -> str | None:
 
 
 
-def _freeze_grants(grants: _Grants, identity: str, resource_keys: Mapping[str, str],
-                   spelling: Mapping[str, str]) -> IdentityGrants:
+def _freeze_grants(grants: _Grants, identity: str, final_keys: Mapping[str, str]
+                   ) -> IdentityGrants:
     def keys(targets: Iterable[str]) -> tuple[str, ...]:
-        return tuple(resource_keys.get(lower) or spelling[lower] for lower in targets)
+        return tuple(map(final_keys.__getitem__, targets))
 
     roles = tuple(
         RoleAssignment(name, apply, keys(targets), props or {})

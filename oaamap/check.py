@@ -113,12 +113,15 @@ def _grant_references(es: EntitySet) -> Iterator[PayloadError]:
             if ra.role.lower() not in roles:
                 yield PayloadError(f"{who} is granted role `{ra.role}` that no `roles` rule "
                                    "defines", pointer, grants.ref)
-        targets = [k for _, keys in grants.resource_permissions for k in keys]
-        targets += [k for ra in grants.role_assignments for k in ra.resources]
-        for key in targets:
-            if key not in resources:
-                yield PayloadError(f"{who} is granted access to resource `{key}` that no "
-                                   "`resources` rule defines", pointer, grants.ref)
+        groups = [keys for _, keys in grants.resource_permissions]
+        groups += [ra.resources for ra in grants.role_assignments]
+        for keys in groups:
+            if resources.issuperset(keys):  # the common case, checked in C
+                continue
+            for key in keys:
+                if key not in resources:
+                    yield PayloadError(f"{who} is granted access to resource `{key}` that no "
+                                       "`resources` rule defines", pointer, grants.ref)
 
 
 def _cycles(es: EntitySet, section: str, field_name: str) -> Iterator[PayloadError]:
