@@ -16,7 +16,7 @@ from typing import Any
 from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .language import TEMPLATES, SectionSpec
-from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow
+from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow, resource_tree
 
 __all__ = ["Builder"]
 
@@ -450,24 +450,20 @@ def _freeze_grants(grants: _Grants, identity: str, final_keys: Mapping[str, str]
 
 
 def _resource_keys(resources: tuple[Entity, ...], uses_ids: bool | None) -> dict[str, str]:
-    by_key = {e.key.lower(): e for e in resources}
-    out: dict[str, str] = {}
-
-    def path(entity: Entity, depth: int) -> str:
-        lower = entity.key.lower()
-        if lower in out:
-            return out[lower]
-        own = str(entity.values.get("id") or entity.values["name"]) if uses_ids else \
+    """Lower-cased resource identifier -> payload key, dotted for sub-resources (`repo1.main`)."""
+    def own(entity: Entity) -> str:
+        return str(entity.values.get("id") or entity.values["name"]) if uses_ids else \
             str(entity.values["name"])
-        parent = by_key.get(str(entity.values.get("parent", "")).lower())
-        if parent is None or depth > len(by_key):
-            out[lower] = own
-        else:
-            out[lower] = f"{path(parent, depth + 1)}.{own}"
-        return out[lower]
 
-    for entity in resources:
-        path(entity, 0)
+    roots, children = resource_tree(resources)
+    # Resources in a parent cycle are unreachable from the roots: their own key (stage 8 fails
+    # the run on the cycle).
+    out = {e.key.lower(): own(e) for e in resources}
+    stack = [(e, own(e)) for e in reversed(roots)]
+    while stack:
+        entity, key = stack.pop()
+        out[entity.key.lower()] = key
+        stack += [(c, f"{key}.{own(c)}") for c in reversed(children.get(entity.key.lower(), []))]
     return out
 
 

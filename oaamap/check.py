@@ -20,7 +20,7 @@ from typing import Any
 from .errors import PayloadError, RowRef
 from .expressions import RFC3339
 from .language import TEMPLATES
-from .model import Entity, EntitySet
+from .model import Entity, EntitySet, resource_tree
 from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
@@ -222,14 +222,9 @@ class SchemaCheck:
 
 def _resource_at(es: EntitySet, pointer: str) -> RowRef | None:
     """The RowRef of `/applications/0/resources/i/sub_resources/j/...` (tree order)."""
-    resources = es.sections.get("resources", ())
-    known = {e.key.lower() for e in resources}
-    children: dict[str, list[Entity]] = {}
-    for e in resources:
-        parent = str(e.values.get("parent", "")).lower()
-        children.setdefault(parent if parent in known else "", []).append(e)
+    level, children = resource_tree(es.sections.get("resources", ()))
     parts = pointer.split("/")[4:]
-    level, found = children.get("", []), None
+    found: Entity | None = None
     while parts and parts[0].isdigit() and int(parts[0]) < len(level):
         found = level[int(parts[0])]
         if len(parts) < 3 or parts[1] != "sub_resources":

@@ -26,6 +26,7 @@ __all__ = [
     "Rule",
     "RuleRow",
     "TagSpec",
+    "resource_tree",
 ]
 
 
@@ -138,6 +139,23 @@ class Entity:
     tags: tuple[tuple[str, str], ...]
     ref: RowRef | None
     span: Span | None
+
+
+def resource_tree(resources: tuple[Entity, ...]) -> tuple[list[Entity], dict[str, list[Entity]]]:
+    """Top-level resources and each resource's children (keyed by lower-cased parent key), in
+    section order. A resource whose `parent` names no resource is top-level; resources whose
+    parents form a cycle are in neither (stage 8 reports the cycle).
+    """
+    known = {e.key.lower() for e in resources}
+    roots: list[Entity] = []
+    children: dict[str, list[Entity]] = {}
+    for entity in resources:
+        parent = str(entity.values.get("parent", "")).lower()
+        if parent and parent in known:
+            children.setdefault(parent, []).append(entity)
+        else:
+            roots.append(entity)
+    return roots, children
 
 
 class RoleAssignment(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Entity, EntitySet, IdentityGrants
+from ..model import Entity, EntitySet, IdentityGrants, resource_tree
 from . import (
     Lazy,
     definitions,
@@ -130,25 +130,13 @@ def _definitions(es: EntitySet, app_type: str) -> dict[str, Any]:
     return falsy(defs)
 
 
-def _resource_tree(es: EntitySet) -> tuple[list[Entity], dict[str, list[Entity]]]:
-    resources = es.sections.get("resources", ())
-    known = {e.key.lower() for e in resources}
-    roots: list[Entity] = []
-    children: dict[str, list[Entity]] = {}
-    for e in resources:
-        parent = str(e.values.get("parent", "")).lower()
-        if parent and parent in known:
-            children.setdefault(parent, []).append(e)
-        else:
-            roots.append(e)
-    return roots, children
 
 
 def compile_application(es: EntitySet) -> dict[str, Any]:
     """The Custom Application payload."""
     header = es.header.values
     name, ids = header["name"], es.uses_ids
-    roots, children = _resource_tree(es)
+    roots, children = resource_tree(es.sections.get("resources", ()))
     sections = es.sections
     app: dict[str, Any] = {
         "name": name, "application_type": header["type"],
