@@ -22,18 +22,21 @@ def _parse_var(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments every command that compiles a mapping takes."""
+def _mapping_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mapping", type=Path, help="the mapping file (YAML)")
     parser.add_argument("--var", action="append", type=_parse_var, default=[],
                         metavar="KEY=VALUE", help="override a `vars:` entry (repeatable)")
+    parser.add_argument("--max-errors", type=int, default=20, help="errors shown (default 20)")
+
+
+def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every command that compiles a mapping takes."""
+    _mapping_arguments(parser)
     parser.add_argument("--on-data-error", choices=("fail", "skip", "warn"), default="fail",
                         help="a row that cannot become a valid entity: fail the run (default), "
                         "skip it with a warning, or skip it and count it")
     parser.add_argument("--strict", action="store_true",
                         help="two rows giving one entity different values is an error")
-    parser.add_argument("--max-errors", type=int, default=20,
-                        help="errors shown (default 20)")
 
 
 def compile_options_from_args(args: argparse.Namespace) -> tuple[dict[str, str], CompileOptions]:
@@ -108,13 +111,6 @@ def _run_schema(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _validate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mapping", type=Path, help="the mapping file (YAML)")
-    parser.add_argument("--var", action="append", type=_parse_var, default=[],
-                        metavar="KEY=VALUE", help="override a `vars:` entry (repeatable)")
-    parser.add_argument("--max-errors", type=int, default=20, help="errors shown (default 20)")
-
-
 def _compile_arguments(parser: argparse.ArgumentParser) -> None:
     add_compile_arguments(parser)
     parser.add_argument("-o", "--output", type=Path,
@@ -124,7 +120,7 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 register_command(Command("validate", "check a mapping file without reading any data",
-                         _validate_arguments, _run_validate))
+                         _mapping_arguments, _run_validate))
 register_command(Command("compile", "read the sources and write the checked OAA payload",
                          _compile_arguments, _run_compile))
 register_command(Command("schema", "print the JSON Schema of the mapping language",
