@@ -96,7 +96,7 @@ class MappingPlan:
     header: Rule
     rules: tuple[Rule, ...]
     functions: OaamapFunctions = field(repr=False, compare=False)
-    lookups: frozenset[tuple[str, str]] = frozenset()
+    lookups: Mapping[tuple[str, str], Span | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

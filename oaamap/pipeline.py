@@ -185,9 +185,10 @@ class _Records:
                     table.setdefault(str(value).lower(), []).append(record.data)
             if records and not any(key_field in r.data for r in records):
                 fields = ", ".join(list(records[0].data)[:30])
-                self.ctx.warn(f"lookup('{source}', '{key_field}', ...): no record of source "
-                              f"`{source}` has a field `{key_field}`, so every lookup is null "
-                              f"(fields: {fields})")
+                self.ctx.warnings.append(Warning_(
+                    f"lookup('{source}', '{key_field}', ...): no record of source `{source}` "
+                    f"has a field `{key_field}`, so every lookup is null (fields: {fields})",
+                    span=self.mapping.lookups.get(key)))
             self.indexes[key] = table
         return self.indexes[key]
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ErrorCollector, MappingError, Warning_
+from .errors import ErrorCollector, MappingError, Span, Warning_
 from .expressions import (
     Expression,
     ExpressionError,
@@ -44,7 +44,8 @@ class _Planner:
         self.base_dir = base_dir
         self.errors = collector
         self.functions = OaamapFunctions()
-        self.lookups: set[tuple[str, tuple[str, str]]] = set()
+        # (source, key field) of every lookup() -> where it is first used.
+        self.lookups: dict[tuple[str, str], Span | None] = {}
         self.source_names = frozenset((self.data.get("sources") or {}).keys())
         self.var_names: frozenset[str] = frozenset(map(str, (self.data.get("vars") or {})))
 
@@ -71,7 +72,7 @@ class _Planner:
         for source, key in compiled.lookups:
             if source not in self.source_names:
                 self._unknown_source(source, path, "lookup() names")
-            self.lookups.add((source, (source, key)))
+            self.lookups.setdefault((source, key), self.doc.span(path))
         return compiled
 
     def template(self, text: str, path: Path_) -> Template:
@@ -327,6 +328,6 @@ def plan(doc: Document, variables: Mapping[str, str] | None = None,
                                                           ("data_source",)),
         variables=_variables(planner, variables or {}), sources=sources, header=header,
         rules=tuple(rules), functions=planner.functions,
-        lookups=frozenset(k for _, k in planner.lookups))
+        lookups=dict(planner.lookups))
     collector.raise_if_any()
     return result, collector.warnings

@@ -251,3 +251,14 @@ def test_constant_lists_are_not_shared_between_entities(tmp_path: Path) -> None:
         """, "u,extra_group\nann,extra\nbob,\n")
     users = result.payload["applications"][0]["local_users"]
     assert [u["groups"] for u in users] == [["all", "extra"], ["all"]]
+
+
+def test_lookup_of_a_field_no_record_has_warns_at_the_expression(tmp_path: Path) -> None:
+    """A misspelt lookup key field makes every lookup null: a warning naming the mapping line."""
+    path = write_case(tmp_path, APP.replace("rows: {csv: rows.csv}",
+                                            "rows: {csv: rows.csv}\n  d: {csv: d.csv}")
+                      + "users:\n  - {from: rows, name: u, email: \"lookup('d', 'cdoe', u).m\"}\n",
+                      {"rows.csv": "u\nann\n", "d.csv": "code,m\nann,a@x\n"})
+    warnings = [str(w) for w in compile_mapping(path).warnings]
+    assert f"{path}:10:34: warning: lookup('d', 'cdoe', ...): no record of source `d` has a " \
+        "field `cdoe`, so every lookup is null (fields: code, m)" in warnings
