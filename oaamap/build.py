@@ -21,9 +21,11 @@ from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow, r
 __all__ = ["Builder"]
 
 SMALL_TARGETS = 32  # above this many resources, an assignment's targets become a dict
-GRANT_IDENTITIES = {"user": ("users", "local_user"), "group": ("groups", "local_group"),
-                    "idp": (None, "idp"), "access_cred": ("access_creds", "local_access_creds")}
-IDENTITY_ORDER = ("local_user", "local_group", "idp", "local_access_creds")
+# Grant key -> (section of the identity, identity_type), in the SDK's identity_to_permissions order.
+GRANT_IDENTITIES: dict[str, tuple[str | None, str]] = {
+    "user": ("users", "local_user"), "group": ("groups", "local_group"), "idp": (None, "idp"),
+    "access_cred": ("access_creds", "local_access_creds"),
+}
 MAX_CONFLICT_WARNINGS = 20
 _LIST_KINDS = frozenset({"str_list", "ref_list", "enum_list", "objects"})
 
@@ -400,9 +402,8 @@ class Builder:
     def _grants_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
                          ) -> Iterator[tuple[str, str, _Grants]]:
         """The SDK's order: local users, local groups, IdP identities, access credentials."""
-        for section, kind in (("users", "local_user"), ("groups", "local_group"), (None, "idp"),
-                              ("access_creds", "local_access_creds")):
-            if section is None:
+        for section, kind in GRANT_IDENTITIES.values():
+            if section is None:  # IdP identities: in the order grants first named them
                 for (grant_kind, _), grants in self.grants.items():
                     if grant_kind == kind:
                         yield kind, grants.identity, grants

@@ -256,7 +256,7 @@ class Evaluation:
         tags = [(k, str(render_constant(v, self.context))) for k, v in rule.tags.pairs]
         if props is _SKIP:
             return None
-        if rule.section not in ("application", "idp", "system") and \
+        if not TEMPLATES[self.template].sections[rule.section].single and \
                 values.get(identifier_key(rule, self.template)) is None:
             self._count_skip(rule)
             return None
