@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL, make_url
 from ..errors import Origin, SourceError, Span, sanitize_url
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
-from .http.checks import check_keys, expect_int, expect_mapping, expect_text
+from .checks import check_keys, expect_int, expect_mapping, expect_text
 
 __all__ = ["OPTIONS", "SqlSource", "json_value", "plan_sql"]
 

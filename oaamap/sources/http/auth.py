@@ -21,7 +21,7 @@ import requests.auth
 from ...errors import SourceError
 from ...templating import Template
 from .. import PlanContext
-from .checks import check_keys, expect_one_key, expect_text
+from ..checks import check_keys, expect_one_key, expect_text
 from .redact import Redactor
 
 __all__ = [

@@ -21,7 +21,7 @@ import requests
 
 from ...expressions import Expression
 from .. import PlanContext
-from .checks import check_keys, expect_int, expect_mapping, expect_text
+from ..checks import check_keys, expect_int, expect_mapping, expect_text
 from .request import Page, Request
 
 __all__ = [

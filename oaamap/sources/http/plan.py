@@ -7,8 +7,7 @@ from typing import Any
 
 from ...templating import Template
 from .. import PlanContext
-from .auth import plan_auth
-from .checks import (
+from ..checks import (
     check_keys,
     did_you_mean,
     expect_int,
@@ -17,6 +16,7 @@ from .checks import (
     expect_one_key,
     expect_text,
 )
+from .auth import plan_auth
 from .paginators import PAGINATOR_TYPES, PaginatorFactory
 from .source import HttpSource
 

@@ -1,4 +1,4 @@
-"""Plan-time checks of source configuration values, each reporting to the PlanContext with a path.
+"""Plan-time checks of source configuration values (http, sql), each reporting to the PlanContext.
 
 The JSON Schema of the language checks the same shapes; these checks repeat them so that a source
 factory never trusts its input (the schema may lag behind a new key) and so that messages can say
@@ -11,8 +11,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...errors import MappingError
-from .. import PlanContext
+from ..errors import MappingError
+from . import PlanContext
 
 __all__ = [
     "check_keys",
