@@ -166,6 +166,9 @@ class BearerAuth(requests.auth.AuthBase):
         r.headers["Authorization"] = f"Bearer {self._token}"
         return r
 
+    def __repr__(self) -> str:
+        return "<BearerAuth ***>"
+
 
 class ApiKeyAuth(requests.auth.AuthBase):
     """An API key in a header (`X-API-Key: KEY`, `Authorization: Token token=KEY`) or a query
