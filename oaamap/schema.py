@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import MappingError
-from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
+from .language import ENV_NAME_PATTERN, PROPERTY_TYPES, SECRETS, TEMPLATES, FieldSpec, SectionSpec
 from .loader import Document
 
 __all__ = ["build_mapping_schema", "mapping_schema", "validate_document"]
@@ -211,6 +211,8 @@ def build_mapping_schema() -> dict[str, Any]:
             "data_source": {"type": "string", "minLength": 1},
             "vars": {"type": "object", "additionalProperties": {
                 "type": ["string", "number", "boolean"]}},
+            "secrets": {"type": "array", "uniqueItems": True, "description": SECRETS.doc,
+                        "items": {"type": "string", "pattern": ENV_NAME_PATTERN}},
             "sources": {"type": "object", "additionalProperties": {"$ref": "#/$defs/source"}},
             **{s: {} for s in sections},
         },

@@ -222,7 +222,7 @@ def plan_sql(name: str, config: Mapping[str, Any], ctx: PlanContext) -> SqlSourc
     source = SqlSource(
         name=name,
         span=ctx.span_of(("sources", name)),
-        url=ctx.template(url, (*base, "url")) if url else Template(""),
+        url=ctx.template(url, (*base, "url"), credential=True) if url else Template(""),
         query=ctx.template(query, (*base, "query")) if query else Template(""),
         base_dir=ctx.base_dir,
         params=_plan_params(spec.get("params"), ctx, (*base, "params")),
