@@ -61,9 +61,10 @@ _SECRET_KEY = re.compile(
 # scheme://USERINFO@host: the user-info runs to the LAST `@` before the path, so that a password
 # containing `@` (`https://u:p@ss@host`) is masked whole.
 _URL_USERINFO = re.compile(r"(?<=://)[^/?#\s\"'<>]*@")
+# A query parameter (or a `name=value` in free text) named like a secret.
 _URL_SECRET_PARAM = re.compile(
-    r"([?&;](?:[^=&#\s]*(?:token|key|secret|password|passwd|pwd|sig|signature|code|auth|"
-    r"credential)[^=&#\s]*)=)[^&#\s\"']*",
+    r"((?<![^?&;\s\"'(,])(?:[^=&#\s\"'(,/?:]*(?:token|key|secret|password|passwd|pwd|sig|"
+    r"signature|code|auth|credential)[^=&#\s\"'(,/?:]*)=)[^&#\s\"',)]*",
     re.IGNORECASE,
 )
 # libpq / ODBC keyword DSNs: `host=db password=s3cret dbname=x`, `Password='a b';`.

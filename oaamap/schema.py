@@ -113,6 +113,9 @@ def _http_properties() -> dict[str, Any]:
     return {
         "url": text, "method": {"enum": ["GET", "POST", "get", "post"]},
         "headers": {"type": "object", "additionalProperties": scalar},
+        "secret_headers": {"type": "array", "items": string, "uniqueItems": True,
+                           "description": "headers that carry a credential: they may read "
+                           "secret variables and are dropped on a redirect to another host"},
         "params": {"type": "object", "additionalProperties": {"anyOf": [
             scalar, {"type": "array", "items": scalar}]}},
         "body": {},
