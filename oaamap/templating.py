@@ -175,10 +175,11 @@ def _check_env(use: EnvUse, text: str, span: Span | None, credential: bool,
             f"`{use.whole}` would expose every environment variable, secrets included",
             _at(span, "env"), expression=text,
             hint="read one variable by its name: `{{ env.NAME }}` or `{{ env['NAME'] }}`")
-    if VEZA_KEY_VAR in use.names:
+    if any(name.upper() == VEZA_KEY_VAR for name in use.names):
         raise MappingError(
             f"a mapping never reads `{VEZA_KEY_VAR}`: it is oaamap's own credential for Veza",
-            _at(span, VEZA_KEY_VAR), expression=text,
+            _at(span, next(n for n in use.names if n.upper() == VEZA_KEY_VAR)),
+            expression=text,
             hint="give the source its own credential in another variable")
     if credential:
         return

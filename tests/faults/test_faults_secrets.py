@@ -485,3 +485,77 @@ def test_a_full_run_leaves_no_secret_in_any_output_or_file(
     for secret in (KEY, TOKEN):
         assert_no_secret(secret, [*_all_text(ok), *_all_text(failed)],
                          [state, saved, tmp_path / "veza-data"])
+
+
+# -- the masking module's shapes (what the CLI applies to every line it prints) ----------------
+
+SHAPES = {
+    "url-userinfo": ("GET https://svc:hunter22@api.example/x", "hunter22"),
+    "url-at-in-password": ("https://u:p@ss-w0rd@host.example/x", "ss-w0rd"),
+    "url-percent-encoded": ("https://u:p%40ss-w0rd@host.example/x", "ss-w0rd"),
+    "libpq-url": ("postgresql://oaamap:pg-s3cret@db:5432/app", "pg-s3cret"),
+    "libpq-keywords": ("host=db user=u password=kw-s3cret dbname=app", "kw-s3cret"),
+    "libpq-quoted": ("host=db password='kw s3cret q' dbname=app", "kw s3cret q"),
+    "odbc": ("Driver=x;Server=db;PWD=odbc-s3cret;", "odbc-s3cret"),
+    "query-params": ("https://h/x?page=2&api_key=qk-s3cret&access_token=at-s3cret",
+                     "qk-s3cret"),
+    "free-text-param": ("the server said client_secret=cs-s3cret is wrong", "cs-s3cret"),
+    "bearer": ("sent Authorization: Bearer eyJhbGc.s3cret.sig", "eyJhbGc.s3cret.sig"),
+}
+
+
+@pytest.mark.parametrize("case", SHAPES.values(), ids=SHAPES.keys())
+def test_secrets_are_masked_by_shape(case: tuple[str, str]) -> None:
+    from oaamap.redact import mask_text
+
+    text, secret = case
+    masked = mask_text(text)
+    assert "***" in masked
+    assert_no_secret(secret, [masked])
+
+
+def test_prose_is_left_alone() -> None:
+    from oaamap.redact import mask_text
+
+    text = ("Basic authentication failed; the token endpoint's answer has no `access_token` "
+            "(GET https://api.example/users/bob@example.com page 2)")
+    assert mask_text(text) == text
+
+
+def test_a_secret_environment_value_in_a_data_error_record_is_masked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mapping never reads AWS_SECRET_ACCESS_KEY; its value sits in a row of the data.
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-K7MDENG")
+    mapping = write_case(tmp_path, _mapping(), {
+        "people.csv": "id,name\n1,human\n2,wJalrXUtnFEMI-K7MDENG\n"})
+    mapping.write_text(mapping.read_text().replace("    name: name\n",
+                                                   "    name: name\n    user_type: name\n"))
+    out = tmp_path / "out.json"
+    result = run_cli("compile", str(mapping), "-o", str(out))
+    assert result.code == 4, result.err
+    assert "people.csv:3: error: users[0]: `user_type`: `***` is not one of" in result.err
+    assert 'record: {"id": "2", "name": "***"}' in result.err
+    assert not out.exists()
+    assert_no_secret("wJalrXUtnFEMI-K7MDENG", _all_text(result))
+
+
+def test_a_token_request_redirected_to_another_host_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 307/308 resends the body: the client secret of the token request must not follow it.
+    monkeypatch.setenv("CLIENT_SECRET", "cs-0auth-s3cret-value")
+    with LocalServer() as origin, LocalServer() as other:
+        target = f"http://localhost:{other.base.rsplit(':', 1)[1]}/token"
+        origin.route("/token", "POST")(lambda req: Reply(307, {}, headers={"Location": target}))
+        origin.route("/people")(_people)
+        mapping = write_case(tmp_path, _mapping(source=(
+            f'  people:\n    http:\n      url: "{origin.url("/people")}"\n'
+            '      auth: {oauth2_client_credentials: {token_url: "' + origin.url("/token")
+            + '", client_id: app, client_secret: "{{ env.CLIENT_SECRET }}"}}\n')), {})
+        result = run_cli("compile", str(mapping), "-o", str(tmp_path / "out.json"))
+        assert other.requests == []
+        assert origin.hits["/people"] == 0
+    assert result.code == 3, result.err
+    assert "(token request)" in result.err
+    assert "would resend the request body (it may carry credentials) to another host" in result.err
+    assert not (tmp_path / "out.json").exists()
+    assert_no_secret("cs-0auth-s3cret-value", _all_text(result))

@@ -96,13 +96,23 @@ class _Session(requests.Session):
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest,
                      response: requests.Response) -> None:
-        """Strip the credential headers when the redirect leaves the original origin."""
+        """Strip the credential headers when the redirect leaves the original origin; refuse a
+        307/308 that would resend a body (a token request's client secret) to another origin."""
         if response.request is not None and self.should_strip_auth(
                 str(response.request.url), str(prepared_request.url)):
+            if prepared_request.body is not None:
+                target = sanitize_url(str(prepared_request.url))
+                raise CrossOriginRedirect(
+                    f"a {response.status_code} redirect to {target} would resend the request "
+                    "body (it may carry credentials) to another host")
             for name in list(prepared_request.headers):
                 if name.lower() in self.secret_headers:
                     del prepared_request.headers[name]
         super().rebuild_auth(prepared_request, response)
+
+
+class CrossOriginRedirect(requests.exceptions.InvalidURL):
+    """A redirect that would carry a request body to another origin (never retried)."""
 
 
 _ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization"})
