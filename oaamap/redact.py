@@ -128,10 +128,10 @@ class Redactor:
         """The remembered values (and their encoded forms), longest first."""
         return self._secrets
 
-    def clear(self) -> None:
-        """Forget every value."""
+    def restore(self, values: tuple[str, ...] = ()) -> None:
+        """Forget every value but `values` (a former `values`)."""
         with self._lock:
-            self._secrets = ()
+            self._secrets = values
 
     def __call__(self, text: str) -> str:
         """`text` with every known secret replaced by `***`."""
@@ -164,8 +164,7 @@ def secret_scope() -> Iterator[Redactor]:
     try:
         yield KNOWN
     finally:
-        with KNOWN._lock:
-            KNOWN._secrets = saved
+        KNOWN.restore(saved)
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:

@@ -26,7 +26,7 @@ import requests
 
 from .. import __version__
 from ..errors import OaamapError, PushError
-from ..redact import remember, sanitize_url
+from ..redact import mask_text, remember, sanitize_url
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -269,6 +269,7 @@ class VezaClient:
     ) -> None:
         self.settings = settings
         self._auth = _BearerAuth(settings.api_key)
+        remember(settings.api_key)
         self.session = session or requests.Session()
         self.session.headers["user-agent"] = f"oaamap/{__version__} python-requests"
         self._notify = notify or (lambda _message: None)
@@ -347,7 +348,7 @@ class VezaClient:
         return min(self.settings.backoff_cap, self.settings.backoff_base * 2.0**attempt)
 
     def _scrub(self, text: str) -> str:
-        return self._auth.scrub(text)
+        return mask_text(self._auth.scrub(text))
 
     def _decode(self, method: str, url: str, response: requests.Response) -> dict[str, Any]:
         if response.status_code >= 400:
