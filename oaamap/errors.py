@@ -8,10 +8,11 @@ formats them. Code never builds a location string by hand at the raise site: it 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .redact import mask_secrets, mask_text, sanitize_url
 
 __all__ = [
     "DataError",
@@ -110,43 +111,13 @@ class OaamapError(Exception):
         return str(self)
 
 
-_SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[_-]?key|apikey|authorization|credential|private[_-]?key)",
-    re.IGNORECASE,
-)
-
-
-def mask_secrets(value: Any) -> Any:
-    """A copy of `value` in which values under secret-looking keys are replaced by `***`."""
-    if isinstance(value, Mapping):
-        return {
-            k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) else mask_secrets(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [mask_secrets(v) for v in value]
-    return value
-
-
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_URL_SECRET_PARAM = re.compile(
-    r"([?&](?:[^=&#]*(?:token|key|secret|password|passwd|sig|signature|code|auth)[^=&#]*)=)[^&#]*",
-    re.IGNORECASE,
-)
-
-
-def sanitize_url(url: str) -> str:
-    """`url` with credentials in the user-info part and secret-looking query values masked."""
-    url = _URL_USERINFO.sub("***@", url)
-    return _URL_SECRET_PARAM.sub(r"\1***", url)
-
-
 def excerpt(value: Any, limit: int = 200) -> str:
     """A one-line JSON excerpt of a record, secrets masked, truncated to `limit` characters."""
     try:
         text = json.dumps(mask_secrets(value), ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         text = repr(value)
+    text = mask_text(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -238,10 +209,10 @@ class SourceError(OaamapError):
         ref: RowRef | None = None,
     ) -> None:
         self.source = source
-        self.message = message
-        self.location = location
+        self.message = mask_text(message)
+        self.location = mask_text(location) if location else location
         self.status = status
-        self.body = body
+        self.body = mask_text(body) if body else body
         self.ref = ref
         super().__init__(str(self))
 
@@ -359,13 +330,15 @@ class PushError(OaamapError):
         details: Sequence[str] = (),
         request_id: str | None = None,
     ) -> None:
-        self.message = message
+        # Texts from the server (and the request id it echoes) may carry a secret: masked here,
+        # so that the spool record and every rendering are clean.
+        self.message = mask_text(message)
         self.status = status
-        self.url = sanitize_url(url) if url else None
-        self.body = body[:500] if body else None
+        self.url = mask_text(sanitize_url(url)) if url else None
+        self.body = mask_text(body[:500]) if body else None
         self.code = code
-        self.details = list(details)
-        self.request_id = request_id
+        self.details = [mask_text(str(d)) for d in details]
+        self.request_id = mask_text(str(request_id)) if request_id is not None else None
         super().__init__(str(self))
 
     def __str__(self) -> str:

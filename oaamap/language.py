@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "CANONICAL_PERMISSIONS",
     "PROPERTY_TYPES",
+    "SECRETS",
     "TEMPLATES",
     "FieldSpec",
     "SectionSpec",
@@ -26,6 +27,7 @@ IDP_PROVIDER_TYPES = (
     "active_directory", "any", "azure_ad", "custom", "google_workspace", "okta", "one_login",
 )
 DERIVED_KEYS = ("from", "where", "each")
+ENV_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,9 @@ class TemplateSpec:
 
 
 S = FieldSpec
+SECRETS = S("str_list", doc="environment variables whose names look secret (KEY, TOKEN, SECRET, "
+            "PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, PRIVATE) that this mapping may read "
+            "outside credential positions: into vars, names and the payload (never VEZA_API_KEY)")
 TAGS = S("tags", doc="Veza tags: [{key, value}] or one expression yielding such a list")
 PROPS = S("properties", doc="custom properties {name: EXPR} or {name: {value: EXPR, type: T}}")
 OWNERS = S("objects", members=("external_id", "owner_type", "primary"),

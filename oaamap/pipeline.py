@@ -28,6 +28,7 @@ from .evaluate import Evaluation
 from .loader import load
 from .model import EntitySet, MappingPlan
 from .planner import plan
+from .redact import VEZA_KEY_VAR
 from .sources import ReadContext, Record
 from .sources.files import resolve
 from .templates import compile_payload, iter_json, skeleton
@@ -112,7 +113,9 @@ def plan_mapping(path: Path | str, variables: Mapping[str, str] | None = None
 
 def render_context(mapping: MappingPlan) -> dict[str, Any]:
     """`env` and the rendered `vars` (each var may use env and the vars before it)."""
-    context: dict[str, Any] = {"env": dict(os.environ), "vars": {}}
+    # The planner refuses VEZA_API_KEY in every string; it is not even there to be rendered.
+    env = {k: v for k, v in os.environ.items() if k != VEZA_KEY_VAR}
+    context: dict[str, Any] = {"env": env, "vars": {}}
     errors: list[MappingError] = []
     for name, template in mapping.variables.items():
         try:

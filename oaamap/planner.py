@@ -6,6 +6,7 @@ Every mistake is collected and reported at once with its file:line:col. No data 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from .expressions import (
 from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
 from .loader import Document
 from .model import MappingPlan, PropertySpec, Rule, TagSpec
+from .redact import VEZA_KEY_VAR, remember
 from .schema import validate_document
 from .sources import SOURCE_KINDS, PlanContext, SourcePlan
 from .templating import Template, compile_template
@@ -48,6 +50,7 @@ class _Planner:
         self.lookups: dict[tuple[str, str], Span | None] = {}
         self.source_names = frozenset((self.data.get("sources") or {}).keys())
         self.var_names: frozenset[str] = frozenset(map(str, (self.data.get("vars") or {})))
+        self.secrets = self._secrets()
 
     def error(self, message: str, path: Path_, *, hint: str | None = None,
               expression: str | None = None, on_key: bool = False) -> None:
@@ -75,10 +78,25 @@ class _Planner:
             self.lookups.setdefault((source, key), self.doc.span(path))
         return compiled
 
+    def _secrets(self) -> frozenset[str]:
+        """The `secrets:` allow-list; `VEZA_API_KEY` may never be listed."""
+        listed = self.data.get("secrets") or []
+        if not isinstance(listed, list):
+            return frozenset()
+        for index, name in enumerate(listed):
+            if name == VEZA_KEY_VAR:
+                self.error(f"`{VEZA_KEY_VAR}` cannot be listed in `secrets:`: it is oaamap's "
+                           "own credential for Veza and no mapping may read it",
+                           ("secrets", index))
+        names = frozenset(str(n) for n in listed if isinstance(n, str) and n != VEZA_KEY_VAR)
+        # A listed variable may reach names and the payload, never a message.
+        remember(*(os.environ.get(n) for n in sorted(names)))
+        return names
+
     def template(self, text: str, path: Path_) -> Template:
         span = self.doc.span(path)
         try:
-            return compile_template(str(text), span, TEMPLATE_NAMES)
+            return compile_template(str(text), span, TEMPLATE_NAMES, secrets=self.secrets)
         except MappingError as e:
             e.path = _json_path(path)
             self.errors.add(e)
@@ -96,7 +114,8 @@ class _Planner:
         ctx = PlanContext(
             base_dir=self.base_dir, collector=self.errors, span_of=self.doc.span,
             key_span_of=self.doc.key_span, compile_expression=self.expression,
-            template_names=TEMPLATE_NAMES, source_names=self.source_names)
+            template_names=TEMPLATE_NAMES, source_names=self.source_names,
+            secrets=self.secrets)
         planned: dict[str, SourcePlan] = {}
         for name, config in (self.data.get("sources") or {}).items():
             if not isinstance(config, dict):

@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import MappingError
-from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
+from .language import ENV_NAME_PATTERN, PROPERTY_TYPES, SECRETS, TEMPLATES, FieldSpec, SectionSpec
 from .loader import Document
 
 __all__ = ["build_mapping_schema", "mapping_schema", "validate_document"]
@@ -113,6 +113,9 @@ def _http_properties() -> dict[str, Any]:
     return {
         "url": text, "method": {"enum": ["GET", "POST", "get", "post"]},
         "headers": {"type": "object", "additionalProperties": scalar},
+        "secret_headers": {"type": "array", "items": string, "uniqueItems": True,
+                           "description": "headers that carry a credential: they may read "
+                           "secret variables and are dropped on a redirect to another host"},
         "params": {"type": "object", "additionalProperties": {"anyOf": [
             scalar, {"type": "array", "items": scalar}]}},
         "body": {},
@@ -211,6 +214,8 @@ def build_mapping_schema() -> dict[str, Any]:
             "data_source": {"type": "string", "minLength": 1},
             "vars": {"type": "object", "additionalProperties": {
                 "type": ["string", "number", "boolean"]}},
+            "secrets": {"type": "array", "uniqueItems": True, "description": SECRETS.doc,
+                        "items": {"type": "string", "pattern": ENV_NAME_PATTERN}},
             "sources": {"type": "object", "additionalProperties": {"$ref": "#/$defs/source"}},
             **{s: {} for s in sections},
         },

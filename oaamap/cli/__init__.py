@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TextIO
 
 from .. import __version__
 from ..errors import DataErrors, MappingError, MappingErrors, OaamapError, Warning_
+from ..redact import mask_text, remember_environment, secret_scope
 
 __all__ = ["COMMANDS", "Command", "ExitStatus", "main", "register_command"]
 
@@ -97,15 +101,48 @@ def report_error(error: OaamapError, args: argparse.Namespace) -> int:
         error.max_shown = getattr(args, "max_errors", error.max_shown) or error.max_shown
     if not getattr(args, "quiet", False):
         print_warnings(getattr(error, "warnings", []), getattr(args, "verbose", 0))
-    text = error.render()
+    text = mask_text(error.render())
     if isinstance(error, MappingError) and error.span is None:
         text = f"oaamap: {text}"
     print(text, file=sys.stderr)
     return _exit_code(error)
 
 
+class _MaskedStream(io.TextIOBase):
+    """stderr with every secret masked (`redact.mask_text`): the last line of defence."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(mask_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (see `ExitStatus`)."""
+    """Run the CLI; returns the exit code (see `ExitStatus`).
+
+    Everything printed on stderr (errors, warnings, notes, tracebacks, log lines) passes through
+    `redact.mask_text`, which knows the run's secrets: the Veza API key, the values of
+    secret-looking environment variables and the credentials rendered during the run.
+    """
+    stderr = sys.stderr
+    with secret_scope():
+        remember_environment(os.environ)
+        sys.stderr = _MaskedStream(stderr)  # type: ignore[assignment]
+        try:
+            return _main(argv)
+        finally:
+            sys.stderr = stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _load_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -122,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "traceback", False):
             traceback.print_exc()
         else:
-            print(f"oaamap: unexpected error: {type(e).__name__}: {e} "
+            print(f"oaamap: unexpected error: {type(e).__name__}: {mask_text(str(e))} "
                   "(run again with --traceback and report it)", file=sys.stderr)
         return ExitStatus.ERROR
 

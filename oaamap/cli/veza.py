@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PayloadError, PayloadErrors, PushError
-from ..veza.client import PROVIDER_TEMPLATES, PushOutcome, VezaClient, VezaConfigError
+from ..veza.client import (
+    PROVIDER_TEMPLATES,
+    PushOutcome,
+    VezaClient,
+    VezaConfigError,
+    read_key_file,
+)
 from ..veza.client import settings_from_env as _settings_from_env
 from ..veza.state import (
     DEFAULT_MAX_SHRINK,
@@ -364,7 +370,7 @@ def _emulator_config(args: argparse.Namespace) -> tuple[Any, bool]:
 
     key, generated = args.api_key or os.environ.get("VEZA_API_KEY", ""), False
     if args.api_key_file is not None:
-        key = args.api_key_file.read_text(encoding="utf-8").strip()
+        key = read_key_file(args.api_key_file)
     if not key:
         key, generated = secrets.token_urlsafe(18), True
     faults = Faults(rate_429=args.fault_429, rate_500=args.fault_500,

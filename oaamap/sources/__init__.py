@@ -93,6 +93,7 @@ class PlanContext:
         compile_expression: compiles a JMESPath at a document path, reporting mistakes with
             their file:line:col; returns None when the expression is invalid.
         source_names: every source declared in the mapping (for `for_each` checks).
+        secrets: the environment variables the mapping's `secrets:` lets any string read.
     """
 
     base_dir: Path
@@ -102,6 +103,7 @@ class PlanContext:
     compile_expression: Callable[[str, tuple[Any, ...]], Expression | None]
     template_names: frozenset[str] = frozenset({"env", "vars"})
     source_names: frozenset[str] = frozenset()
+    secrets: frozenset[str] = frozenset()
 
     def error(
         self, message: str, path: tuple[Any, ...], *, hint: str | None = None,
@@ -114,12 +116,18 @@ class PlanContext:
         )
 
     def template(
-        self, text: str, path: tuple[Any, ...], extra_names: Iterable[str] = ()
+        self, text: str, path: tuple[Any, ...], extra_names: Iterable[str] = (), *,
+        credential: bool = False,
     ) -> Template:
-        """Compile a configuration string; a mistake is reported and a constant returned."""
+        """Compile a configuration string; a mistake is reported and a constant returned.
+
+        `credential` marks a credential position (auth setting, secret header, SQL url), which
+        may read secret-looking environment variables without `secrets:` listing them.
+        """
         span = self.span_of(path)
         try:
-            return compile_template(str(text), span, self.template_names | set(extra_names))
+            return compile_template(str(text), span, self.template_names | set(extra_names),
+                                    credential=credential, secrets=self.secrets)
         except MappingError as e:
             e.path = _json_path(path)
             self.collector.add(e)

@@ -32,6 +32,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import URL, make_url
 
 from ..errors import Origin, SourceError, Span, sanitize_url
+from ..redact import mask_text, remember
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
 from .checks import check_keys, expect_int, expect_mapping, expect_text
@@ -80,11 +81,19 @@ class SqlSource:
 
     def _url(self, context: Mapping[str, Any]) -> URL:
         text = self.url.render(context).strip()
+        userinfo = _userinfo(text)
+        remember(userinfo.partition(":")[2] or None)
+        if userinfo.count("@"):
+            # SQLAlchemy would cut the password at its first `@` and send the rest as the host
+            # name, which the driver then prints in its error.
+            raise SourceError(self.name, "the password in `url` contains `@`; percent-encode "
+                              "it as `%40`", location=sanitize_url(text))
         try:
             url = make_url(text)
         except (sqlalchemy.exc.ArgumentError, ValueError) as e:
-            raise SourceError(self.name, f"`url` is not a SQLAlchemy URL: {e}",
+            raise SourceError(self.name, f"`url` is not a SQLAlchemy URL: {mask_text(str(e))}",
                               location=sanitize_url(text)) from e
+        remember(url.password if isinstance(url.password, str) else None)
         return _resolve_sqlite(url, self.base_dir, self.name)
 
     def _engine(self, url: URL, shown: str) -> sqlalchemy.engine.Engine:
@@ -191,6 +200,15 @@ def _resolve_sqlite(url: URL, base_dir: Path, source: str) -> URL:
     return url.set(database=str(path))
 
 
+def _userinfo(text: str) -> str:
+    """The `user:password` part of a URL (up to the last `@` before the path), or ''."""
+    _scheme, sep, rest = text.partition("://")
+    if not sep:
+        return ""
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    return authority.rpartition("@")[0]
+
+
 def _shown(url: URL) -> str:
     return sanitize_url(url.render_as_string(hide_password=True))
 
@@ -202,6 +220,7 @@ def _detail(e: sqlalchemy.exc.SQLAlchemyError, password: str | None) -> str:
     text = " ".join(text.split())
     if password:
         text = text.replace(password, "***")
+    text = mask_text(text)
     return text if len(text) <= 400 else text[:397] + "..."
 
 
@@ -222,7 +241,7 @@ def plan_sql(name: str, config: Mapping[str, Any], ctx: PlanContext) -> SqlSourc
     source = SqlSource(
         name=name,
         span=ctx.span_of(("sources", name)),
-        url=ctx.template(url, (*base, "url")) if url else Template(""),
+        url=ctx.template(url, (*base, "url"), credential=True) if url else Template(""),
         query=ctx.template(query, (*base, "query")) if query else Template(""),
         base_dir=ctx.base_dir,
         params=_plan_params(spec.get("params"), ctx, (*base, "params")),

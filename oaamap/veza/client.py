@@ -26,6 +26,7 @@ import requests
 
 from .. import __version__
 from ..errors import OaamapError, PushError
+from ..redact import mask_text, remember, sanitize_url
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -40,6 +41,7 @@ __all__ = [
     "load_icon",
     "normalize_url",
     "read_api_key",
+    "read_key_file",
     "settings_from_env",
     "warning_messages",
 ]
@@ -267,6 +269,7 @@ class VezaClient:
     ) -> None:
         self.settings = settings
         self._auth = _BearerAuth(settings.api_key)
+        remember(settings.api_key)
         self.session = session or requests.Session()
         self.session.headers["user-agent"] = f"oaamap/{__version__} python-requests"
         self._notify = notify or (lambda _message: None)
@@ -331,6 +334,8 @@ class VezaClient:
                 method, url, data=data, headers=headers, auth=self._auth,
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 verify=self.settings.verify,
+                # A redirect would carry the payload (and, on the same host, the key) elsewhere.
+                allow_redirects=False,
             )
         except (requests.ConnectionError, requests.Timeout) as e:
             return None, e
@@ -343,11 +348,17 @@ class VezaClient:
         return min(self.settings.backoff_cap, self.settings.backoff_base * 2.0**attempt)
 
     def _scrub(self, text: str) -> str:
-        return self._auth.scrub(text)
+        return mask_text(self._auth.scrub(text))
 
     def _decode(self, method: str, url: str, response: requests.Response) -> dict[str, Any]:
         if response.status_code >= 400:
             raise self._error(method, url, response)
+        if response.is_redirect:
+            target = sanitize_url(response.headers.get("Location", "?"))
+            raise PushError(
+                f"{method} was redirected to {target}; oaamap never follows a redirect with the "
+                "API key and the payload (check VEZA_URL: the tenant's own https:// URL)",
+                status=response.status_code, url=url, code="REDIRECT")
         try:
             decoded = response.json() if response.content else {}
         except ValueError:
@@ -577,6 +588,27 @@ def warning_messages(answer: Mapping[str, Any]) -> list[str]:
     return [str(w.get("message", w)) if isinstance(w, Mapping) else str(w) for w in warnings]
 
 
+def read_key_file(path: Path, setting: str = "--api-key-file") -> str:
+    """The key on the FIRST line of `path`, stripped (a trailing newline or comment lines after
+    it are fine). The file's contents never appear in an error.
+
+    Raises:
+        VezaConfigError: the file cannot be read, is not text, or its first line is empty.
+    """
+    try:
+        with path.open(encoding="utf-8") as stream:
+            first = stream.readline().strip()
+    except OSError as e:
+        raise VezaConfigError(setting, f"cannot read `{path}`: {e.strerror}") from e
+    except ValueError as e:
+        raise VezaConfigError(setting, f"`{path}` is not a UTF-8 text file") from e
+    if not first:
+        raise VezaConfigError(setting, f"the first line of `{path}` is empty",
+                              "put the API key alone on the first line")
+    remember(first)
+    return first
+
+
 def read_api_key(environ: Mapping[str, str], key_file: Path | None) -> str:
     """The API key from `--api-key-file` or `VEZA_API_KEY`.
 
@@ -584,14 +616,10 @@ def read_api_key(environ: Mapping[str, str], key_file: Path | None) -> str:
         VezaConfigError: neither is set, the file is unreadable, or the key is empty.
     """
     if key_file is not None:
-        try:
-            key = key_file.read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise VezaConfigError(
-                "--api-key-file", f"cannot read `{key_file}`: {e.strerror}"
-            ) from e
+        key = read_key_file(key_file)
     else:
         key = environ.get("VEZA_API_KEY", "").strip()
+    remember(key)
     if not key:
         raise VezaConfigError(
             "VEZA_API_KEY", "no API key",

@@ -150,7 +150,7 @@ def plan_auth(value: Any, ctx: PlanContext, path: Path) -> AuthSpec | None:
         text = expect_text(ctx, raw, key_path, f"`{key}` of `auth: {kind}`")
         if text is None:
             return None
-        values[key] = ctx.template(text, key_path)
+        values[key] = ctx.template(text, key_path, credential=True)
     return AuthSpec(kind, values)
 
 

@@ -19,7 +19,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,9 +85,43 @@ def _option(options: Mapping[str, Any], key: str, env: str, default: float) -> f
     return default if value is None or value == "" else float(value)
 
 
-def make_session(pool_size: int) -> requests.Session:
-    """A session with a connection pool sized for the fan-out and no urllib3-level retries."""
-    session = requests.Session()
+class _Session(requests.Session):
+    """A session that, like requests does for `Authorization`, drops every credential header on
+    a redirect to another host (or port, or scheme): the api_key header and the headers the
+    source declares secret, besides `Authorization`, `Cookie` and `Proxy-Authorization`."""
+
+    def __init__(self, secret_headers: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secret_headers = frozenset(h.lower() for h in secret_headers) | _ALWAYS_SECRET
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                     response: requests.Response) -> None:
+        """Strip the credential headers when the redirect leaves the original origin; refuse a
+        307/308 that would resend a body (a token request's client secret) to another origin."""
+        if response.request is not None and self.should_strip_auth(
+                str(response.request.url), str(prepared_request.url)):
+            if prepared_request.body is not None:
+                target = sanitize_url(str(prepared_request.url))
+                raise CrossOriginRedirect(
+                    f"a {response.status_code} redirect to {target} would resend the request "
+                    "body (it may carry credentials) to another host")
+            for name in list(prepared_request.headers):
+                if name.lower() in self.secret_headers:
+                    del prepared_request.headers[name]
+        super().rebuild_auth(prepared_request, response)
+
+
+class CrossOriginRedirect(requests.exceptions.InvalidURL):
+    """A redirect that would carry a request body to another origin (never retried)."""
+
+
+_ALWAYS_SECRET = frozenset({"authorization", "proxy-authorization"})
+
+
+def make_session(pool_size: int, secret_headers: Iterable[str] = ()) -> requests.Session:
+    """A session with a connection pool sized for the fan-out and no urllib3-level retries,
+    which never carries `secret_headers` (names) to another host on a redirect."""
+    session = _Session(secret_headers)
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4),
                                             max_retries=0)
     session.mount("http://", adapter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ...redact import is_secret_header
 from ...templating import Template
 from .. import PlanContext
 from ..checks import (
@@ -22,8 +23,8 @@ from .source import HttpSource
 
 __all__ = ["OPTIONS", "plan_http"]
 
-OPTIONS = ("url", "method", "headers", "params", "body", "auth", "records", "paginate",
-           "for_each", "concurrency", "timeout", "retries", "max_pages")
+OPTIONS = ("url", "method", "headers", "secret_headers", "params", "body", "auth", "records",
+           "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
 
@@ -46,12 +47,14 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
     names = _parent_alias(spec.get("for_each"))
     method = _plan_method(spec.get("method", "GET"), ctx, (*base, "method"))
     url_text = expect_text(ctx, spec["url"], (*base, "url"), "`url`") if "url" in spec else None
+    secret = _plan_secret_headers(spec, ctx, (*base, "secret_headers"))
     source = HttpSource(
         name=name,
         span=ctx.span_of(("sources", name)),
         url=ctx.template(url_text, (*base, "url"), names) if url_text else Template(""),
         method=method,
-        headers=_plan_headers(spec.get("headers"), ctx, (*base, "headers"), names),
+        headers=_plan_headers(spec.get("headers"), ctx, (*base, "headers"), names, secret),
+        secret_headers=_secret_header_names(spec, secret),
         params=_plan_params(spec.get("params"), ctx, (*base, "params"), names),
         body=_plan_body(spec, method, ctx, base, names),
         auth=plan_auth(spec["auth"], ctx, (*base, "auth")) if "auth" in spec else None,
@@ -115,8 +118,38 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
-def _plan_headers(value: Any, ctx: PlanContext, path: Path,
-                  names: tuple[str, ...]) -> tuple[tuple[str, Template], ...]:
+def _plan_secret_headers(spec: Mapping[str, Any], ctx: PlanContext, path: Path) -> frozenset[str]:
+    """The lower-cased names listed in `secret_headers:`, each of which must be a header."""
+    value = spec.get("secret_headers")
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        ctx.error("`secret_headers` must be a list of header names", path)
+        return frozenset()
+    declared = {str(k).lower() for k in (spec.get("headers") or {})} \
+        if isinstance(spec.get("headers"), Mapping) else set()
+    for index, name in enumerate(value):
+        if name.lower() not in declared:
+            ctx.error(f"`secret_headers` names `{name}`, which is not one of `headers`",
+                      (*path, index), hint=did_you_mean(name, sorted(declared)))
+    return frozenset(v.lower() for v in value)
+
+
+def _secret_header_names(spec: Mapping[str, Any], secret: frozenset[str]) -> tuple[str, ...]:
+    """Every header that carries a credential: listed, named like one, or the api_key header.
+    They are never sent on after a redirect to another host."""
+    headers = spec.get("headers") if isinstance(spec.get("headers"), Mapping) else {}
+    names = {str(k).lower() for k in headers if str(k).lower() in secret or is_secret_header(k)}
+    auth = spec.get("auth")
+    if isinstance(auth, Mapping) and isinstance(auth.get("api_key"), Mapping):
+        header = auth["api_key"].get("header")
+        if isinstance(header, str):
+            names.add(header.lower())
+    return tuple(sorted(names))
+
+
+def _plan_headers(value: Any, ctx: PlanContext, path: Path, names: tuple[str, ...],
+                  secret: frozenset[str] = frozenset()) -> tuple[tuple[str, Template], ...]:
     if value is None:
         return ()
     mapping = expect_mapping(ctx, value, path, "`headers`") or {}
@@ -126,7 +159,8 @@ def _plan_headers(value: Any, ctx: PlanContext, path: Path,
         if text is None:
             ctx.error(f"header `{key}` must be a string", (*path, key))
             continue
-        out.append((str(key), ctx.template(text, (*path, key), names)))
+        credential = str(key).lower() in secret or is_secret_header(str(key))
+        out.append((str(key), ctx.template(text, (*path, key), names, credential=credential)))
     return tuple(out)
 
 

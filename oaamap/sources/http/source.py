@@ -11,6 +11,7 @@ import requests.auth
 
 from ...errors import MappingError, Origin, SourceError, Span, excerpt
 from ...expressions import Expression
+from ...redact import remember
 from ...templating import Template
 from .. import ReadContext, Record
 from .auth import AuthSpec, AuthTools
@@ -35,6 +36,7 @@ class HttpSource:
     url: Template
     method: str = "GET"
     headers: tuple[tuple[str, Template], ...] = ()
+    secret_headers: tuple[str, ...] = ()
     params: tuple[tuple[str, Template | tuple[Template, ...]], ...] = ()
     body: BodyTree = None
     auth: AuthSpec | None = None
@@ -125,6 +127,7 @@ class HttpSource:
         try:
             url = self.url.render(context).strip()
             headers = {k: v.render(context) for k, v in self.headers}
+            remember(*(v for k, v in headers.items() if k.lower() in self.secret_headers))
             params = {k: _render_param(v, context) for k, v in self.params}
             body = _render_body(self.body, context)
         except MappingError as e:
@@ -207,7 +210,7 @@ class _Run:
     @classmethod
     def start(cls, source: HttpSource, ctx: ReadContext) -> _Run:
         concurrency = int(ctx.options.get("http_concurrency") or source.concurrency)
-        session = make_session(concurrency + 2)
+        session = make_session(concurrency + 2, source.secret_headers)
         redactor, stop = Redactor(), threading.Event()
         policy = RetryPolicy.from_options(source.retries, ctx.options)
         client = HttpClient(source.name, session, policy, source.timeout, redactor, stop)
