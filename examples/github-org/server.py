@@ -20,8 +20,9 @@ the part of GitHub's schema the connectors query (`organization { membersWithRol
 `Team { members, childTeams, parentTeam }`, `User`, connections with `edges`/`nodes`/`pageInfo`/
 `totalCount`), variables, aliases, `__typename`; errors the GitHub way (HTTP 200 with `errors`).
 Cursors are GitHub-like keyset cursors (`base64("cursor:v2:" + JSON [key])`, the key being the
-user's `databaseId` or the team's name): `after` returns the items whose key follows the cursor's,
-and a cursor taken from another connection is honoured as such, as GitHub does. `first` above 100
+user's `databaseId` or the team's name; GitHub's own v2 cursors also encode the last item's sort
+key): `after` returns the items whose key follows the cursor's, and a cursor taken from another
+connection is honoured as a key (whether GitHub itself does so was not verified). `first` above 100
 is an error; `first` is also capped at `--per-page-cap` so that connections span several pages.
 `--graphql-cursors offset` makes cursors positions in their connection instead.
 
