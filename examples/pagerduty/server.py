@@ -1,12 +1,20 @@
-"""A local stand-in for the PagerDuty REST API v2, serving the canned account in `fixtures/`.
+"""A local stand-in for the PagerDuty REST API v2, serving a canned account.
 
-    python examples/pagerduty/server.py --port 8082
+    python examples/pagerduty/server.py --port 8082                            # fixtures/
+    python examples/pagerduty/server.py --port 8082 --fixtures fixtures-veza   # the richer set
 
-It answers the endpoints `mappings/pagerduty.yaml` reads, the way PagerDuty does: classic
-pagination with `offset`/`limit` and a wrapper `{"users": [...], "offset", "limit", "more",
-"total"}` (`total` only with `total=true`), `Authorization: Token token=...` required (any key is
-accepted), 404 for anything else. PagerDuty honours `limit` up to 100; this server caps pages at
-`--limit-cap` (2 by default) so that the small fixtures still span several pages.
+It answers the endpoints `mappings/pagerduty.yaml` and Veza's PagerDuty connector read, the way
+PagerDuty does: classic pagination with `offset`/`limit` and a wrapper `{"users": [...], "offset",
+"limit", "more", "total"}` (`total` only with `total=true`), `Authorization: Token token=...`
+required (any key is accepted), 404 for anything else. PagerDuty honours `limit` up to 100; this
+server caps pages at `--limit-cap` (2 by default) so that the small fixtures still span several
+pages. Besides `/users`, `/teams` and `/teams/{id}/members`:
+
+- `GET /abilities` -> `{"abilities": [...]}` (from `abilities.json`, or a full list);
+  `--without-ability NAME` (repeatable) takes one away; without `teams`, `/teams...` answer 402;
+- `include[]=subdomains` on `/users` adds `"subdomains": [<account>]` to each user (the account is
+  `account.json`'s `subdomain`, else `acme`);
+- `GET /users/{id}` and `GET /teams/{id}` -> `{"user": ...}` / `{"team": ...}`.
 Standard library only.
 """
 
@@ -21,20 +29,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+ABILITIES = ["sso", "advanced_reports", "teams", "read_only_users", "team_responders",
+             "service_support_hours", "urgencies", "manage_schedules", "manage_api_keys",
+             "coordinated_responding", "event_rules", "beta_custom_actions",
+             "coordinated_responding_preview", "preview_incident_alert_split",
+             "permissions_service", "response_plays"]
 
 
-def _load(*parts: str) -> Any:
-    path = FIXTURES.joinpath(*parts)
-    return json.loads(path.read_text()) if path.is_file() else None
+def _loader(folder: Path) -> Any:
+    def load(*parts: str) -> Any:
+        path = folder.joinpath(*parts)
+        return json.loads(path.read_text()) if path.is_file() else None
+    return load
 
 
-ROUTES: list[tuple[re.Pattern[str], str, Any]] = [
-    (re.compile(r"/users"), "users", lambda: _load("users.json")),
-    (re.compile(r"/teams"), "teams", lambda: _load("teams.json")),
-    (re.compile(r"/teams/(?P<team>[A-Z0-9]+)/members"), "members",
-     lambda team: _load("team-members", f"{team}.json")),
-]
+def _routes(load: Any) -> list[tuple[re.Pattern[str], str, Any]]:
+    return [
+        (re.compile(r"/users"), "users", lambda: load("users.json")),
+        (re.compile(r"/teams"), "teams", lambda: load("teams.json")),
+        (re.compile(r"/teams/(?P<team>[A-Z0-9]+)/members"), "members",
+         lambda team: load("team-members", f"{team}.json")),
+    ]
 
 
 def _page(key: str, items: list[Any], query: dict[str, str], cap: int) -> dict[str, Any]:
@@ -46,8 +63,18 @@ def _page(key: str, items: list[Any], query: dict[str, str], cap: int) -> dict[s
             "more": offset + len(chunk) < len(items)}
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8082, cap: int = 2) -> ThreadingHTTPServer:
-    """The fixture server, not yet serving (call `serve_forever()`)."""
+def make_server(host: str = "127.0.0.1", port: int = 8082, cap: int = 2,
+                fixtures: str | Path | None = None, without: tuple[str, ...] = ()
+                ) -> ThreadingHTTPServer:
+    """The fixture server, not yet serving (call `serve_forever()`).
+
+    fixtures: a folder like `fixtures/` (relative paths are taken from this example's folder);
+    without: abilities the account does not have."""
+    folder = FIXTURES if fixtures is None else Path(fixtures)
+    load = _loader(folder if folder.is_absolute() else HERE / folder)
+    routes = _routes(load)
+    abilities = [a for a in (load("abilities.json") or ABILITIES) if a not in without]
+    subdomain = (load("account.json") or {}).get("subdomain", "acme")
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -59,11 +86,29 @@ def make_server(host: str = "127.0.0.1", port: int = 8082, cap: int = 2) -> Thre
             query = dict(parse_qsl(parts.query))
             if not self.headers.get("Authorization", "").startswith("Token token="):
                 return self._send(401, {"error": {"message": "Unauthorized", "code": 2006}})
-            for pattern, key, handler in ROUTES:
-                match = pattern.fullmatch(parts.path.rstrip("/"))
+            path = parts.path.rstrip("/")
+            if path == "/abilities":
+                return self._send(200, {"abilities": abilities})
+            if path.startswith("/teams") and "teams" not in abilities:
+                return self._send(402, {"error": {
+                    "message": "Account does not have the abilities to perform the action. "
+                               "Please review the response for the required abilities.",
+                    "code": 2012, "errors": ["Required abilities are unavailable: teams"]}})
+            single = re.fullmatch(r"/(users|teams)/([A-Z0-9]+)", path)
+            if single:
+                kind = single[1]
+                found = next((i for i in load(f"{kind}.json") or [] if i["id"] == single[2]),
+                             None)
+                if found is not None:
+                    return self._send(200, {kind[:-1]: found})
+            for pattern, key, handler in routes:
+                match = pattern.fullmatch(path)
                 if match:
                     items = handler(**match.groupdict())
                     if items is not None:
+                        includes = [v for k, v in parse_qsl(parts.query) if k == "include[]"]
+                        if key == "users" and "subdomains" in includes:
+                            items = [{**u, "subdomains": [subdomain]} for u in items]
                         return self._send(200, _page(key, items, query, cap))
             self._send(404, {"error": {"message": "Not Found", "code": 2100}})
 
@@ -92,8 +137,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8082)
     parser.add_argument("--limit-cap", type=int, default=2)
+    parser.add_argument("--fixtures", default=None,
+                        help="fixture folder (default: fixtures/ next to this file)")
+    parser.add_argument("--without-ability", action="append", default=[],
+                        help="an ability the account lacks (e.g. teams); repeatable")
     args = parser.parse_args()
-    server = make_server(args.host, args.port, args.limit_cap)
+    server = make_server(args.host, args.port, args.limit_cap, args.fixtures,
+                         tuple(args.without_ability))
     host, port = server.server_address[:2]
     print(f"PagerDuty fixtures on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
