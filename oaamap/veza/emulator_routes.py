@@ -141,6 +141,10 @@ def check_name(field: str, value: Any) -> str:
     if not NAME_PATTERN.match(value) or len(value) > 512:
         raise ApiError(400, "InvalidArgument", f"invalid {field}",
                        [(field, "contains characters that are not allowed")])
+    if value.startswith("."):
+        # `.`, `..` and hidden names: path tricks (Veza's character set alone would allow them).
+        raise ApiError(400, "InvalidArgument", f"invalid {field}",
+                       [(field, "must not start with a dot")])
     return value
 
 
