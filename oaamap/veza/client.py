@@ -253,7 +253,7 @@ def load_icon(path: Path) -> str:
 
 def check_name(kind: str, name: str) -> None:
     """Raise `VezaConfigError` unless `name` is a valid provider or data source name."""
-    if not name or not NAME_PATTERN.match(name):
+    if not name or not NAME_PATTERN.fullmatch(name):
         raise VezaConfigError(
             kind, f"`{name}` is not a valid name",
             "use letters, digits, spaces and @#$%&*:()!,_'\"=.- (no `/`)",
@@ -395,7 +395,7 @@ class VezaClient:
             delay = self._delay(attempt, response)
             attempt += 1
             self.retries += 1
-            self._note_retry(method, url, status, failure, attempt, delay)
+            self._note_retry(method, url, status, failure, attempt, limit, delay)
             self._sleep(delay)
         if response is None:
             raise ConnectionLost(
@@ -405,10 +405,10 @@ class VezaClient:
         return self._decode(method, url, response)
 
     def _note_retry(self, method: str, url: str, status: int | None,
-                    failure: Exception | None, attempt: int, delay: float) -> None:
+                    failure: Exception | None, attempt: int, limit: int, delay: float) -> None:
         why = f"HTTP {status}" if status is not None else type(failure).__name__
         self._notify(f"{why} from {method} {self._scrub(url)}; retry {attempt} of "
-                     f"{self.settings.max_retries} in {delay:.1f} s")
+                     f"{limit} in {delay:.1f} s")
 
     def _send(
         self, method: str, url: str, data: bytes | None
@@ -739,6 +739,9 @@ def judge_push(before: DataSourceRef, status: str | None, updated_at: str | None
     if before.status == "PENDING" and status == "SUCCESS":
         return PushCheck(APPLIED, f"Veza's data source `{before.name}` went from PENDING to "
                                   "SUCCESS")
+    if before.status == "PENDING" and status == "PENDING" and before.updated_at is None:
+        return PushCheck(NOT_APPLIED, f"Veza's data source `{before.name}` has still never "
+                                      "received a push (status PENDING)")
     return PushCheck(UNKNOWN, f"Veza's data source `{before.name}` does not tell when it was "
                               f"last updated ({shown})")
 

@@ -64,6 +64,7 @@ class _Lost:
     count: int
     path_contains: str | None
     applied: bool
+    operation: str | None = None
 
 
 @dataclass
@@ -85,20 +86,23 @@ class FaultInjector:
             self._scripted.append(_Scripted(status, count, retry_after, path_contains))
 
     def lose_next(self, count: int = 1, *, path_contains: str | None = None,
-                  applied: bool = True) -> None:
+                  applied: bool = True, operation: str | None = None) -> None:
         """Drop the connection of the next `count` matching requests without an answer.
 
         With `applied` the request is processed first (its answer is lost on the way back);
-        without, the connection is dropped before the request is processed.
+        without, the connection is dropped before the request is processed. `operation`
+        matches the `operation` of a multipart body (`start`, `upload`, `complete`).
         """
         with self._lock:
-            self._lost.append(_Lost(count, path_contains, applied))
+            self._lost.append(_Lost(count, path_contains, applied, operation))
 
-    def lose(self, path: str, applied: bool) -> bool:
+    def lose(self, path: str, applied: bool, body: Any = None) -> bool:
         """True when the answer to this request to `path` must be lost (at this stage)."""
+        operation = body.get("operation") if isinstance(body, dict) else None
         with self._lock:
             for lost in self._lost:
                 if lost.count > 0 and lost.applied == applied and (
+                        lost.operation is None or lost.operation == operation) and (
                         lost.path_contains is None or lost.path_contains in path):
                     lost.count -= 1
                     return True
@@ -225,13 +229,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = _decode_body(raw)
             if not self._authorized():
                 raise ApiError(401, "Unauthenticated", "Unauthorized: missing or invalid API key")
-            lost = self.server.faults.lose(url.path, applied=False)
+            lost = self.server.faults.lose(url.path, applied=False, body=body)
             if not lost:
                 self._inject_fault(url.path, extra)
                 status, answer = dispatch(self.command, url.path, lambda args: Call(
                     self.command, url.path, params, body, self.server.store, args,
                     self.server.max_body_bytes))
-                lost = self.server.faults.lose(url.path, applied=True)
+                lost = self.server.faults.lose(url.path, applied=True, body=body)
         except ApiError as e:
             status, answer = e.status, error_body(e.status, e.code, e.message, e.violations)
         except Exception as e:  # a bug in the emulator: answer like Veza would, log it

@@ -54,6 +54,7 @@ __all__ = [
     "StateError",
     "StateKey",
     "StateStore",
+    "StateWriteError",
     "default_state_dir",
     "find_shrinks",
     "payload_counts",
@@ -84,6 +85,25 @@ class StateError(OaamapError):
             "shrink guard cannot compare with the last push\n"
             "  nothing was pushed; repair or remove the file, or pass --ignore-state to push "
             "as if there were no previous push (the file is then replaced)"
+        )
+
+
+class StateWriteError(OaamapError):
+    """Veza has the payload, but the state file could not be written."""
+
+    exit_code = 5
+
+    def __init__(self, path: Path, reason: str, applied: bool = True) -> None:
+        self.path = path
+        self.reason = reason
+        self.applied = applied
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        what = "the push was applied, but " if self.applied else ""
+        return (
+            f"error: {what}the state file `{self.path}` could not be written ({self.reason}): "
+            "the next push will be compared with an older state; fix the state directory"
         )
 
 
@@ -375,6 +395,13 @@ class StateStore:
         compares later payloads with both.
         """
         path = self.state_path(key)
+        try:
+            return self._record(path, key, template, payload_json, counts, confirmed, extra)
+        except OSError as e:
+            raise StateWriteError(path, e.strerror or str(e), confirmed) from e
+
+    def _record(self, path: Path, key: StateKey, template: str, payload_json: str,
+                counts: Mapping[str, int], confirmed: bool, extra: Mapping[str, Any]) -> Path:
         try:
             data = _check_v2(path, _read_json(path), key)
         except (FileNotFoundError, StateError):
