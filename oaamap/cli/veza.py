@@ -1,9 +1,11 @@
 """`oaamap run`, `oaamap push` and `oaamap emulator`: compile, guard, push, report.
 
 A run never pushes a partial or suspicious payload: any source or data error stops it during the
-compile; the shrink guard compares entity counts with the last successful push to the same data
-source; one lock per data source prevents concurrent pushes; a failed push leaves its payload in
-the state directory for `oaamap push --resend`.
+compile; the guards compare counts and entity ids with the last push Veza accepted for the same
+(Veza URL, provider, data source), and refuse a first push with an empty kind that has rules;
+one lock per data source prevents concurrent pushes; a failed push leaves its payload in the
+state directory for `oaamap push --resend`; a lost answer or a Ctrl-C during the push is told
+from the data source's state.
 """
 
 from __future__ import annotations
