@@ -376,7 +376,11 @@ def _dry_run_guards(args: argparse.Namespace, target: PushTarget, payload_json: 
         _say(args, "oaamap: note: no Veza URL (VEZA_URL or --veza-url): the push guards, "
                    "which compare with the last push to that URL, were not checked")
         return
-    key = StateKey.of(normalize_url(url), target.provider, target.data_source)
+    try:
+        key = StateKey.of(normalize_url(url), target.provider, target.data_source)
+    except VezaConfigError as e:
+        _say(args, f"oaamap: note: {e.message}: the push guards were not checked")
+        return
     try:
         found = find_guard_issues(args, _state(args), key, target, payload_json, counts,
                                   empty_kinds)

@@ -732,7 +732,8 @@ def judge_push(before: DataSourceRef, status: str | None, updated_at: str | None
     if updated_at is not None and updated_at != before.updated_at:
         if status in (None, "SUCCESS"):
             return PushCheck(APPLIED, f"Veza's data source `{before.name}` was updated: {shown}")
-        return PushCheck(UNKNOWN, f"Veza received it and is still processing it: {shown}")
+        return PushCheck(UNKNOWN, f"Veza's data source `{before.name}` received it and is still "
+                                  f"processing it: {shown}")
     if updated_at is not None:
         return PushCheck(NOT_APPLIED, f"Veza's data source `{before.name}` shows no push since "
                                       f"the one of {updated_at}")

@@ -51,6 +51,7 @@ __all__ = [
     "Shrink",
     "ShrinkError",
     "SpooledPush",
+    "StateDirError",
     "StateError",
     "StateKey",
     "StateStore",
@@ -86,6 +87,21 @@ class StateError(OaamapError):
             "  nothing was pushed; repair or remove the file, or pass --ignore-state to push "
             "as if there were no previous push (the file is then replaced)"
         )
+
+
+class StateDirError(OaamapError):
+    """The state directory cannot be used (not a directory, not writable): nothing is pushed."""
+
+    exit_code = 5
+
+    def __init__(self, root: Path, reason: str) -> None:
+        self.root = root
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (f"error: cannot use the state directory `{self.root}` ({self.reason}); nothing "
+                "was pushed (--state-dir DIR chooses another)")
 
 
 class StateWriteError(OaamapError):
@@ -444,8 +460,11 @@ class StateStore:
             LockedError: a live process holds it.
         """
         path = self._path(provider, data_source, ".lock")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._acquire(path, data_source)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._acquire(path, data_source)
+        except OSError as e:
+            raise StateDirError(self.root, e.strerror or str(e)) from e
         try:
             yield path
         finally:

@@ -22,7 +22,7 @@ from helpers import ROOT, CliResult, run_cli, write_case
 from veza_helpers import KEY
 
 import oaamap.pipeline
-from oaamap.veza.client import VezaClient
+from oaamap.veza.client import APPLIED, NOT_APPLIED, UNKNOWN, DataSourceRef, VezaClient, judge_push
 from oaamap.veza.emulator import start_emulator
 from oaamap.veza.state import StateKey, StateStore, process_start
 
@@ -461,6 +461,78 @@ def test_ctrl_c_outside_a_push_says_so(emulator, env, empty_groups_case, monkeyp
     assert result.code == 130
     assert "no push was under way" in result.err and "nothing was pushed" not in result.err
     assert emulator.requests == []
+
+
+def _time_out(monkeypatch, *, after_sending: bool) -> None:
+    """The answer to `:push` times out (after Veza processed it, or before it did)."""
+    original = VezaClient._send
+
+    def send(self, method, url, data):
+        if url.endswith(":push"):
+            if after_sending:
+                original(self, method, url, data)
+            return None, requests.ReadTimeout("read timed out (simulated)")
+        return original(self, method, url, data)
+
+    monkeypatch.setattr(VezaClient, "_send", send)
+
+
+@pytest.mark.parametrize("after_sending, code, text", [
+    (True, 0, "shows the push applied"),
+    (False, 5, "the push was not applied"),
+], ids=["timeout-after-veza-applied", "timeout-before-veza-processed"])
+def test_push_answer_timed_out(emulator, push_file, state_dir, monkeypatch, after_sending,
+                               code, text):
+    _time_out(monkeypatch, after_sending=after_sending)
+    result = push_file(idp(users(3)), "--retries", "1")
+    assert result.code == code, result.err
+    assert text in result.err
+    assert len(stored(emulator)) == (2 if after_sending else 0)  # the retry was processed too
+    assert bool(_previous(emulator, state_dir)) == after_sending
+
+
+BEFORE = DataSourceRef("ds1", "corp", status="SUCCESS", updated_at="2026-01-01T00:00:00Z")
+NEVER = DataSourceRef("ds1", "corp", created=True, status="PENDING")
+VERDICTS = {
+    "updated-success": (BEFORE, "SUCCESS", "2026-01-02T00:00:00Z", APPLIED),
+    "unchanged": (BEFORE, "SUCCESS", "2026-01-01T00:00:00Z", NOT_APPLIED),
+    "updated-but-failed": (BEFORE, "PARSE_FAILED", "2026-01-02T00:00:00Z", NOT_APPLIED),
+    "updated-still-processing": (BEFORE, "PROCESSING", "2026-01-02T00:00:00Z", UNKNOWN),
+    "never-pushed-still-pending": (NEVER, "PENDING", None, NOT_APPLIED),
+    "never-pushed-now-success": (NEVER, "SUCCESS", None, APPLIED),
+    "no-updated-at-served": (BEFORE, "SUCCESS", None, UNKNOWN),
+}
+
+
+@pytest.mark.parametrize("before, status, updated_at, verdict", VERDICTS.values(),
+                         ids=VERDICTS.keys())
+def test_verdict_from_the_data_source_state(before, status, updated_at, verdict):
+    check = judge_push(before, status, updated_at)
+    assert check.verdict == verdict
+    assert "corp" in check.evidence
+    assert ("check Veza" in check.sentence()) == (verdict == UNKNOWN)
+
+
+def test_dry_run_reports_corrupt_state_without_pushing(emulator, push_file, env, state_dir,
+                                                       empty_groups_case):
+    groups = empty_groups_case.parent / "data" / "groups.csv"
+    groups.write_text("id,name\ng1,Eng\n")
+    assert run_cli("run", str(empty_groups_case), *env).code == 0
+    path = StateStore(state_dir).state_path(key_of(emulator))
+    path.write_text("garbage")
+    result = run_cli("run", str(empty_groups_case), "--dry-run", "--save-json",
+                     str(state_dir.parent / "out.json"), *env)
+    assert result.code == 0
+    assert "a real run would refuse to push" in result.err and str(path) in result.err
+    assert "--ignore-state" in result.err and len(stored(emulator)) == 1
+
+
+def test_unusable_state_directory_is_a_clear_error(emulator, push_file, tmp_path, state_dir):
+    state_dir.write_text("a file, not a directory")
+    result = push_file(idp(users(2)))
+    assert result.code == 5
+    assert f"cannot use the state directory `{state_dir}`" in result.err
+    assert "unexpected" not in result.err and stored(emulator) == []
 
 
 # -- 6. the lock expires, never deadlocks -----------------------------------------------------
