@@ -37,12 +37,7 @@ from ..veza.client import (
     normalize_url,
 )
 from ..veza.client import settings_from_env as _settings_from_env
-from ..veza.guard import (
-    EmptyKindsError,
-    ReplacedError,
-    find_replacements,
-    payload_ids,
-)
+from ..veza.guard import EmptyKindsError, GuardFindings, ReplacedError, compare
 from ..veza.state import (
     DEFAULT_MAX_SHRINK,
     LastPush,
@@ -52,7 +47,6 @@ from ..veza.state import (
     StateKey,
     StateStore,
     default_state_dir,
-    find_shrinks,
     payload_counts,
     read_spool_meta,
 )
@@ -176,16 +170,6 @@ def _make_client(args: argparse.Namespace, settings: Any) -> VezaClient:
 # -- the guarded push -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GuardFindings:
-    """What the guards found, before deciding: previous pushes and each kind of refusal."""
-
-    previous: list[LastPush]
-    shrinks: list[Any]
-    replacements: list[Any]
-    empty: list[str]
-
-
 def _previous(args: argparse.Namespace, store: StateStore, key: StateKey) -> list[LastPush]:
     if args.ignore_state:
         try:
@@ -196,36 +180,16 @@ def _previous(args: argparse.Namespace, store: StateStore, key: StateKey) -> lis
     return store.previous(key)
 
 
-def _worst(found: list[Any]) -> list[Any]:
-    """One finding per kind (the largest), when compared with two previous pushes."""
-    best: dict[str, Any] = {}
-    for item in found:
-        if item.kind not in best or item.fraction > best[item.kind].fraction:
-            best[item.kind] = item
-    return list(best.values())
-
-
 def find_guard_issues(args: argparse.Namespace, store: StateStore, key: StateKey,
                       target: PushTarget, payload_json: str, counts: dict[str, int],
                       empty_kinds: list[str]) -> GuardFindings:
-    """Compare a payload with what Veza may hold (the confirmed and an unconfirmed push).
+    """Compare a payload with what Veza may hold for `key` (see `guard.compare`).
 
     Raises:
         StateError: the state is unreadable or corrupt (and no `--ignore-state`).
     """
-    previous = _previous(args, store, key)
-    shrinks: list[Any] = []
-    replacements: list[Any] = []
-    new_ids = None
-    for prev in previous:
-        shrinks += find_shrinks(prev.counts, counts, args.max_shrink)
-        if prev.payload is not None:
-            if new_ids is None:
-                new_ids = payload_ids(target.template, json.loads(payload_json))
-            old_ids = payload_ids(target.template, prev.payload)
-            replacements += find_replacements(old_ids, new_ids, args.max_shrink)
-    return GuardFindings(previous, _worst(shrinks), _worst(replacements),
-                         [] if previous else empty_kinds)
+    return compare(_previous(args, store, key), target.template, payload_json, counts,
+                   empty_kinds, args.max_shrink)
 
 
 def _apply_guards(args: argparse.Namespace, key: StateKey, target: PushTarget,

@@ -14,9 +14,10 @@ This module only computes; `state.py` keeps the previous push, the CLI prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..errors import OaamapError
 
@@ -24,10 +25,12 @@ __all__ = [
     "DEFAULT_MAX_SHRINK",
     "ID_KINDS",
     "EmptyKindsError",
+    "GuardFindings",
     "ReplacedError",
     "Replacement",
     "Shrink",
     "ShrinkError",
+    "compare",
     "find_replacements",
     "find_shrinks",
     "mask_id",
@@ -234,6 +237,62 @@ def find_replacements(
             found.append(Replacement(kind, len(old), replaced,
                                      tuple(sorted(gone)[:EXAMPLES_SHOWN])))
     return found
+
+
+# -- comparing with what Veza may hold --------------------------------------------------------
+
+
+class Previous(Protocol):
+    """A previous push as the guards need it (`state.LastPush`)."""
+
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class GuardFindings:
+    """What the guards found; the caller refuses or, with an `--allow-*` flag, lets it through.
+
+    `empty` is only filled on a first push (no previous push at all).
+    """
+
+    shrinks: list[Shrink]
+    replacements: list[Replacement]
+    empty: list[str]
+
+
+_Finding = TypeVar("_Finding", Shrink, Replacement)
+
+
+def _worst(found: list[_Finding]) -> list[_Finding]:
+    """One finding per kind (the largest), when compared with two previous pushes."""
+    best: dict[str, _Finding] = {}
+    for item in found:
+        if item.kind not in best or item.fraction > best[item.kind].fraction:
+            best[item.kind] = item
+    return list(best.values())
+
+
+def compare(previous: Sequence[Previous], template: str, payload_json: str,
+            counts: Mapping[str, int], empty_kinds: Sequence[str],
+            max_shrink: float) -> GuardFindings:
+    """Compare a payload with every push Veza may hold (the last confirmed one, and one whose
+    outcome is unknown); `empty_kinds` count only when there is no previous push."""
+    shrinks: list[Shrink] = []
+    replacements: list[Replacement] = []
+    new_ids: dict[str, set[str]] | None = None
+    for prev in previous:
+        shrinks += find_shrinks(prev.counts, counts, max_shrink)
+        if prev.payload is not None:
+            if new_ids is None:
+                new_ids = payload_ids(template, json.loads(payload_json))
+            replacements += find_replacements(payload_ids(template, prev.payload), new_ids,
+                                              max_shrink)
+    return GuardFindings(_worst(shrinks), _worst(replacements),
+                         [] if previous else list(empty_kinds))
 
 
 # -- refusals ---------------------------------------------------------------------------------
