@@ -663,6 +663,7 @@ class VezaClient:
                 NOT_APPLIED, "interrupted before the payload was sent")) from None
         size = len(json_data.encode("utf-8"))
         multipart = size > self.settings.multipart_threshold
+        lost = False
         try:
             if multipart:
                 answer, parts = self.push_parts(provider_ref.id, source_ref.id, json_data)
@@ -672,21 +673,24 @@ class VezaClient:
             check = self._check_after(provider_ref.id, source_ref, e.maybe_received)
             if check.verdict != APPLIED:
                 raise PushLostError(data_source, e.message, check, e.url) from e
-            answer, parts = {}, math.ceil(size / self.part_size_for(size)) if multipart else 0
+            answer, lost = {}, True
+            parts = math.ceil(size / self.part_size_for(size)) if multipart else 0
         except KeyboardInterrupt:
-            check = self._check_after(provider_ref.id, source_ref, self._payload_sent)
+            check = self._check_after(provider_ref.id, source_ref, reached=True)
             raise PushInterrupted(data_source, check) from None
-        else:
-            return PushOutcome(
-                provider_ref, source_ref, warning_messages(answer), multipart=parts > 0,
-                parts=parts, bytes_sent=size, retries=self.retries - retries_before,
-            )
-        return PushOutcome(provider_ref, source_ref, [], multipart=parts > 0, parts=parts,
-                           bytes_sent=size, retries=self.retries - retries_before,
-                           answer_lost=True)
+        return PushOutcome(
+            provider_ref, source_ref, warning_messages(answer), multipart=multipart,
+            parts=parts, bytes_sent=size, retries=self.retries - retries_before,
+            answer_lost=lost,
+        )
 
-    def _check_after(self, provider_id: str, before: DataSourceRef, sent: bool) -> PushCheck:
-        if not sent:
+    def _check_after(self, provider_id: str, before: DataSourceRef, reached: bool) -> PushCheck:
+        """The verdict after a lost answer or a Ctrl-C; `reached`: the last request may have
+        arrived (False: it was refused or timed out while connecting)."""
+        if not self._payload_sent:
+            # Neither `:push` nor the multipart `complete` left: nothing can have been applied.
+            return PushCheck(NOT_APPLIED, "it stopped before the multipart `complete` was sent")
+        if not reached:
             return PushCheck(NOT_APPLIED, "the payload never reached Veza")
         try:
             return self.check_push(provider_id, before)

@@ -392,6 +392,20 @@ def test_lost_complete_before_veza_processed_it(emulator, push_file, state_dir):
     assert len(_spooled(state_dir)) == 1
 
 
+@pytest.mark.parametrize("interrupt", [False, True], ids=["lost-upload-answer", "ctrl-c"])
+def test_stopped_before_complete_is_not_applied(emulator, push_file, state_dir, monkeypatch,
+                                                interrupt):
+    if interrupt:
+        _interrupt(monkeypatch, after_sending=True, path_contains=":parts")
+    else:
+        emulator.lose_next(path_contains=":parts", operation="upload", applied=True)
+    result = push_file(idp(users(5)), *MULTIPART, "--retries", "0")
+    assert result.code == (130 if interrupt else 5), result.err
+    assert "the push was not applied (it stopped before the multipart `complete`" in result.err
+    assert not [r for r in emulator.requests if (r.body or {}).get("operation") == "complete"]
+    assert stored(emulator) == [] and _previous(emulator, state_dir) == []
+
+
 def test_lost_answer_and_unreadable_state_is_unknown(emulator, push_file, state_dir):
     assert push_file(idp(users(10))).code == 0
     emulator.lose_next(path_contains=":push", applied=True)
