@@ -425,7 +425,8 @@ class StateStore:
         raw = payload_json.encode("utf-8")
         digest = hashlib.sha256(raw).hexdigest()
         payload_name = f"{key.stem}.{digest[:12]}.payload.json.gz"
-        _atomic_write(path.with_name(payload_name), gzip.compress(raw, mtime=0))
+        # Level 6: a large payload is kept in seconds; level 9 gains little on JSON.
+        _atomic_write(path.with_name(payload_name), gzip.compress(raw, 6, mtime=0))
         entry = {"pushed_at": _now(), "counts": dict(counts), "bytes": len(raw),
                  "sha256": digest, "payload_file": payload_name, **extra}
         record = {
