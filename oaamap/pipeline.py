@@ -69,6 +69,8 @@ class CompileResult:
     entities: EntitySet
     spool: IO[str] = field(repr=False)
     warnings: list[Warning_] = field(default_factory=list)
+    # The sections the mapping has rules for: an empty one on a first push is suspicious.
+    rule_sections: frozenset[str] = frozenset()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -278,6 +280,7 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
         data_source=mapping.data_source.render(context), entities=entities, spool=spool,
         warnings=[*warnings, *ctx.warnings, *evaluation.warnings,
                   *_summary_warnings(evaluation)],
+        rule_sections=frozenset(rule.section for rule in mapping.rules),
     )
 
 

@@ -151,7 +151,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except OaamapError as e:
         return report_error(e, args)
     except KeyboardInterrupt:
-        print("oaamap: interrupted; nothing was pushed", file=sys.stderr)
+        # A Ctrl-C during a push is reported by the push itself (`PushInterrupted`, which says
+        # whether Veza has the payload); one that gets here came when no push was under way.
+        print("oaamap: interrupted while no push was under way (pushes reported above as done "
+              "were done)", file=sys.stderr)
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         return ExitStatus.OK

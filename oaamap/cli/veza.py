@@ -1,15 +1,16 @@
 """`oaamap run`, `oaamap push` and `oaamap emulator`: compile, guard, push, report.
 
 A run never pushes a partial or suspicious payload: any source or data error stops it during the
-compile; the shrink guard compares entity counts with the last successful push to the same data
-source; one lock per data source prevents concurrent pushes; a failed push leaves its payload in
-the state directory for `oaamap push --resend`.
+compile; the guards compare counts and entity ids with the last push Veza accepted for the same
+(Veza URL, provider, data source), and refuse a first push with an empty kind that has rules;
+one lock per data source prevents concurrent pushes; a failed push leaves its payload in the
+state directory for `oaamap push --resend`; a lost answer or a Ctrl-C during the push is told
+from the data source's state.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -24,17 +25,27 @@ from typing import Any
 
 from ..errors import PayloadError, PayloadErrors, PushError
 from ..veza.client import (
+    APPLIED,
     PROVIDER_TEMPLATES,
+    UNKNOWN,
+    PushCheck,
+    PushInterrupted,
+    PushLostError,
     PushOutcome,
     VezaClient,
     VezaConfigError,
+    normalize_url,
     read_key_file,
 )
 from ..veza.client import settings_from_env as _settings_from_env
+from ..veza.guard import EmptyKindsError, GuardFindings, ReplacedError, compare
 from ..veza.state import (
     DEFAULT_MAX_SHRINK,
+    LastPush,
     ShrinkError,
     SpooledPush,
+    StateError,
+    StateKey,
     StateStore,
     default_state_dir,
     payload_counts,
@@ -110,6 +121,15 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
                         "of any entity kind since the last push (default 20)")
     safety.add_argument("--allow-shrink", action="store_true",
                         help="push even when the payload shrank beyond --max-shrink")
+    safety.add_argument("--allow-replace", action="store_true",
+                        help="push even when more than --max-shrink of an entity kind's ids "
+                        "are replaced by new ones")
+    safety.add_argument("--allow-empty", action="store_true",
+                        help="allow a first push in which an entity kind the mapping has rules "
+                        "for is empty (or, for `push FILE`, a payload with no entities)")
+    safety.add_argument("--ignore-state", action="store_true",
+                        help="push even when the state file of the data source is unreadable "
+                        "or corrupt, as if there were no previous push (the file is replaced)")
 
 
 def client_settings(args: argparse.Namespace) -> Any:
@@ -151,49 +171,128 @@ def _make_client(args: argparse.Namespace, settings: Any) -> VezaClient:
 # -- the guarded push -------------------------------------------------------------------------
 
 
-def _check_shrink(args: argparse.Namespace, store: StateStore, target: PushTarget,
-                  counts: dict[str, int]) -> None:
-    shrinks = store.check_shrink(target.provider, target.data_source, counts, args.max_shrink)
-    if shrinks and not args.allow_shrink:
-        raise ShrinkError(target.data_source, shrinks, args.max_shrink)
-    for shrink in shrinks:
+def _previous(args: argparse.Namespace, store: StateStore, key: StateKey) -> list[LastPush]:
+    if args.ignore_state:
+        try:
+            return store.previous(key)
+        except StateError as e:
+            _say(args, f"oaamap: warning: {e.path} {e.problem}; ignored (--ignore-state)")
+            return []
+    return store.previous(key)
+
+
+def find_guard_issues(args: argparse.Namespace, store: StateStore, key: StateKey,
+                      target: PushTarget, payload_json: str, counts: dict[str, int],
+                      empty_kinds: list[str]) -> GuardFindings:
+    """Compare a payload with what Veza may hold for `key` (see `guard.compare`).
+
+    Raises:
+        StateError: the state is unreadable or corrupt (and no `--ignore-state`).
+    """
+    return compare(_previous(args, store, key), target.template, payload_json, counts,
+                   empty_kinds, args.max_shrink)
+
+
+def _apply_guards(args: argparse.Namespace, key: StateKey, target: PushTarget,
+                  found: GuardFindings) -> None:
+    """Refuse what is not allowed; note on stderr what an `--allow-*` flag let through."""
+    if found.shrinks and not args.allow_shrink:
+        raise ShrinkError(target.data_source, found.shrinks, args.max_shrink)
+    if found.replacements and not args.allow_replace:
+        raise ReplacedError(target.data_source, found.replacements, args.max_shrink)
+    if found.empty and not args.allow_empty:
+        raise EmptyKindsError(target.data_source, found.empty, key.url, *_empty_reason(args))
+    for shrink in found.shrinks:
         _say(args, f"oaamap: warning: {shrink} since the last push (allowed by --allow-shrink)")
+    for replaced in found.replacements:
+        _say(args, f"oaamap: warning: {replaced} (allowed by --allow-replace)")
+    if found.empty:
+        _say(args, f"oaamap: warning: first push with no {', '.join(found.empty)} "
+                   "(allowed by --allow-empty)")
+
+
+def _empty_reason(args: argparse.Namespace) -> tuple[str, ...]:
+    return () if getattr(args, "mapping", None) else ("the payload has no entities at all",)
 
 
 def guarded_push(args: argparse.Namespace, client: VezaClient, target: PushTarget,
-                 payload_json: str, counts: dict[str, int]) -> PushOutcome:
-    """Lock the data source, apply the shrink guard, push; record success or spool failure.
+                 payload_json: str, counts: dict[str, int],
+                 empty_kinds: list[str] | None = None) -> PushOutcome:
+    """Lock the data source, apply the guards, push; keep what Veza has, or spool the payload.
+
+    Args:
+        empty_kinds: entity kinds that are empty although they should not be (refused on a
+            first push unless `--allow-empty`).
 
     Raises:
         LockedError: another run holds the data source.
-        ShrinkError: the payload shrank beyond `--max-shrink` (and no `--allow-shrink`).
+        StateError: the state file is unreadable or corrupt (no `--ignore-state`).
+        ShrinkError / ReplacedError / EmptyKindsError: a guard refused the payload.
         PushError: Veza refused or failed the push (the payload is spooled).
+        PushInterrupted: Ctrl-C during the push; says whether Veza has the payload.
     """
     store = _state(args)
+    key = StateKey.of(client.settings.url, target.provider, target.data_source)
     with store.lock(target.provider, target.data_source):
-        _check_shrink(args, store, target, counts)
+        found = find_guard_issues(args, store, key, target, payload_json, counts,
+                                  empty_kinds or [])
+        _apply_guards(args, key, target, found)
         try:
             outcome = client.push_payload(target.provider, target.data_source, target.template,
                                           payload_json, icon=target.icon)
+        except PushInterrupted as e:
+            _keep_after(args, store, key, target, payload_json, counts, e.check.verdict, e)
+            raise
+        except PushLostError as e:
+            _keep_after(args, store, key, target, payload_json, counts, e.check.verdict, e)
+            raise
         except PushError as e:
             _spool(args, store, target, payload_json, e)
             raise
-        store.record_push(
-            target.provider, target.data_source, counts, template=target.template,
-            provider_id=outcome.provider.id, data_source_id=outcome.data_source.id,
-            bytes=outcome.bytes_sent, multipart=outcome.multipart,
-            sha256=hashlib.sha256(payload_json.encode("utf-8")).hexdigest(),
-        )
+        try:
+            _record(store, key, target, payload_json, counts, outcome)
+        except KeyboardInterrupt:
+            # Veza has it: the state must say so before we stop.
+            _record(store, key, target, payload_json, counts, outcome)
+            raise PushInterrupted(target.data_source,
+                                  PushCheck(APPLIED, "Veza answered the push")) from None
         store.unspool(target.provider, target.data_source)
     return outcome
 
 
+def _record(store: StateStore, key: StateKey, target: PushTarget, payload_json: str,
+            counts: dict[str, int], outcome: PushOutcome) -> None:
+    store.record_push(
+        key, target.template, payload_json, counts,
+        provider_id=outcome.provider.id, data_source_id=outcome.data_source.id,
+        multipart=outcome.multipart,
+        confirmed_by="data source state" if outcome.answer_lost else "answer",
+    )
+
+
+def _keep_after(args: argparse.Namespace, store: StateStore, key: StateKey, target: PushTarget,
+                payload_json: str, counts: dict[str, int], verdict: str,
+                error: PushError | PushInterrupted) -> None:
+    """After a lost answer or Ctrl-C: record what Veza has; spool what it may not have."""
+    if verdict == APPLIED:
+        store.record_push(key, target.template, payload_json, counts,
+                          confirmed_by="data source state")
+        store.unspool(target.provider, target.data_source)
+        return
+    if verdict == UNKNOWN:
+        # Veza may hold it: later payloads are compared with it as well as the last one.
+        store.record_push(key, target.template, payload_json, counts, confirmed=False,
+                          reason=str(error).splitlines()[0])
+    _spool(args, store, target, payload_json, error)
+
+
 def _spool(args: argparse.Namespace, store: StateStore, target: PushTarget, payload_json: str,
-           error: PushError) -> None:
+           error: PushError | PushInterrupted) -> None:
     failed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     icon = str(target.icon) if target.icon else None
+    message = error.message if isinstance(error, PushError) else str(error)
     path = store.spool(SpooledPush(Path(), target.provider, target.data_source, target.template,
-                                   failed_at, error.message, icon), payload_json)
+                                   failed_at, message, icon), payload_json)
     _say(args, f"oaamap: the payload was kept in {path}; send it again with `oaamap push "
                f"--resend` (or `oaamap push {path}`)")
 
@@ -201,6 +300,11 @@ def _spool(args: argparse.Namespace, store: StateStore, target: PushTarget, payl
 def report_push(args: argparse.Namespace, outcome: PushOutcome, counts: dict[str, int],
                 started: float) -> None:
     """Print every Veza warning and a summary line on stderr (neither with `--quiet`)."""
+    if outcome.answer_lost:
+        # Said even with --quiet: the user must know Veza's answer (and warnings) are unknown.
+        print(f"oaamap: warning: the answer to the push to `{outcome.data_source.name}` was "
+              "lost, but Veza's data source shows the push applied; Veza's warnings, if any, "
+              "were lost with the answer", file=sys.stderr)
     if args.quiet:
         return
     for message in outcome.warnings:
@@ -229,16 +333,42 @@ def _write_payload(path: Path, payload_json: str) -> None:
     tmp.replace(path)
 
 
+def _dry_run_guards(args: argparse.Namespace, target: PushTarget, payload_json: str,
+                    counts: dict[str, int], empty_kinds: list[str]) -> None:
+    """Tell what the guards of a real run would refuse (as warnings; the state is per URL)."""
+    url = args.veza_url or os.environ.get("VEZA_URL", "")
+    if not url.strip():
+        _say(args, "oaamap: note: no Veza URL (VEZA_URL or --veza-url): the push guards, "
+                   "which compare with the last push to that URL, were not checked")
+        return
+    try:
+        key = StateKey.of(normalize_url(url), target.provider, target.data_source)
+    except VezaConfigError as e:
+        _say(args, f"oaamap: note: {e.message}: the push guards were not checked")
+        return
+    try:
+        found = find_guard_issues(args, _state(args), key, target, payload_json, counts,
+                                  empty_kinds)
+    except StateError as e:
+        _say(args, f"oaamap: warning: a real run would refuse to push: {e.path} {e.problem} "
+                   "(--ignore-state overrides)")
+        return
+    for flag, items in (("--allow-shrink", found.shrinks), ("--allow-replace",
+                                                           found.replacements)):
+        for item in items:
+            _say(args, f"oaamap: warning: {item} since the last push: a real run would refuse "
+                       f"to push without {flag}")
+    if found.empty:
+        _say(args, f"oaamap: warning: first push with no {', '.join(found.empty)}: a real run "
+                   "would refuse to push without --allow-empty")
+
+
 def _dry_run(args: argparse.Namespace, target: PushTarget, payload_json: str,
-             counts: dict[str, int]) -> int:
+             counts: dict[str, int], empty_kinds: list[str]) -> int:
     path = args.save_json or Path(f"{re.sub(r'[^A-Za-z0-9._-]+', '_', target.data_source)}.json")
     if not args.save_json:
         _write_payload(path, payload_json)
-    shrinks = _state(args).check_shrink(target.provider, target.data_source, counts,
-                                        args.max_shrink)
-    for shrink in shrinks:
-        _say(args, f"oaamap: warning: {shrink} since the last push: a real run would refuse "
-                   "to push without --allow-shrink")
+    _dry_run_guards(args, target, payload_json, counts, empty_kinds)
     _say(args, f"oaamap: dry run: payload for `{target.provider}` / `{target.data_source}` "
                f"written to {path}; nothing was pushed")
     return ExitStatus.OK
@@ -261,11 +391,22 @@ def _run_run(args: argparse.Namespace) -> int:
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
     if args.save_json:
         _write_payload(args.save_json, payload_json)
+    empty_kinds = empty_rule_sections(result.rule_sections, result.counts)
     if args.dry_run:
-        return _dry_run(args, target, payload_json, counts)
-    outcome = guarded_push(args, _make_client(args, settings), target, payload_json, counts)
+        return _dry_run(args, target, payload_json, counts, empty_kinds)
+    outcome = guarded_push(args, _make_client(args, settings), target, payload_json, counts,
+                           empty_kinds)
     report_push(args, outcome, counts, started)
     return ExitStatus.OK
+
+
+# A section whose entities are counted under another name in `CompileResult.counts`.
+_SECTION_COUNTS = {"grants": "identity_to_permissions"}
+
+
+def empty_rule_sections(rule_sections: frozenset[str], counts: dict[str, int]) -> list[str]:
+    """The sections the mapping has rules for that produced nothing, e.g. `['users']`."""
+    return sorted(s for s in rule_sections if counts.get(_SECTION_COUNTS.get(s, s)) == 0)
 
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -341,7 +482,9 @@ def _run_push(args: argparse.Namespace) -> int:
         payload_json = _load_payload(args, target, path)
         counts = payload_counts(target.template, json.loads(payload_json))
         _say(args, f"oaamap: pushing {path} to `{target.provider}` / `{target.data_source}`")
-        outcome = guarded_push(args, client, target, payload_json, counts)
+        # No mapping, no rules: only a payload with no entities at all is suspicious.
+        empty = sorted(counts) if counts and not any(counts.values()) else []
+        outcome = guarded_push(args, client, target, payload_json, counts, empty)
         report_push(args, outcome, counts, started)
     return ExitStatus.OK
 

@@ -13,18 +13,31 @@ from .client import (
     settings_from_env,
 )
 from .emulator import EmulatorConfig, EmulatorHandle, Faults, start_emulator
-from .state import LockedError, ShrinkError, StateStore, default_state_dir, payload_counts
+from .guard import EmptyKindsError, ReplacedError
+from .state import (
+    LockedError,
+    ShrinkError,
+    StateError,
+    StateKey,
+    StateStore,
+    default_state_dir,
+    payload_counts,
+)
 
 __all__ = [
     "ClientSettings",
     "DataSourceRef",
+    "EmptyKindsError",
     "EmulatorConfig",
     "EmulatorHandle",
     "Faults",
     "LockedError",
     "ProviderRef",
     "PushOutcome",
+    "ReplacedError",
     "ShrinkError",
+    "StateError",
+    "StateKey",
     "StateStore",
     "VezaClient",
     "VezaConfigError",

@@ -23,21 +23,30 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
 from .. import __version__
 from ..errors import OaamapError, PushError
 from ..redact import mask_text, remember, sanitize_url
 
 __all__ = [
+    "APPLIED",
     "MAX_BODY_BYTES",
     "MAX_PARTS",
+    "NOT_APPLIED",
     "PROVIDER_TEMPLATES",
+    "UNKNOWN",
     "ClientSettings",
+    "ConnectionLost",
     "DataSourceRef",
     "ProviderRef",
+    "PushCheck",
+    "PushInterrupted",
+    "PushLostError",
     "PushOutcome",
     "VezaClient",
     "VezaConfigError",
+    "judge_push",
     "load_icon",
     "normalize_url",
     "read_api_key",
@@ -55,6 +64,9 @@ PROVIDER_TEMPLATES = (
 )
 NAME_PATTERN = re.compile(r"^[ @#$%&*:()!,a-zA-Z0-9_'\"=.-]*$")
 API = "/api/v1/providers/custom"
+APPLIED, NOT_APPLIED, UNKNOWN = "applied", "not applied", "unknown"
+_FAILED_STATUS = re.compile(r"fail|error", re.IGNORECASE)
+CHECK_RETRIES = 2  # the look at the data source after a lost answer: quick, the user waits
 
 
 class VezaConfigError(OaamapError):
@@ -118,11 +130,77 @@ class ProviderRef:
 
 @dataclass(frozen=True)
 class DataSourceRef:
-    """A data source found or created under a provider."""
+    """A data source found or created under a provider, with its state at that moment.
+
+    `status` and `updated_at` (when Veza serves them) tell later whether a push whose answer
+    was lost reached Veza.
+    """
 
     id: str
     name: str
     created: bool = False
+    status: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class PushCheck:
+    """Whether Veza holds a push whose answer was lost, from the data source's state.
+
+    Attributes:
+        verdict: `APPLIED`, `NOT_APPLIED` or `UNKNOWN`.
+        evidence: what Veza's data source showed (or why it could not be read).
+    """
+
+    verdict: str
+    evidence: str
+
+    def sentence(self) -> str:
+        """`the push was applied (...)`, `... was not applied (...)`, `unknown ...: check Veza`."""
+        if self.verdict == APPLIED:
+            return f"the push was applied ({self.evidence})"
+        if self.verdict == NOT_APPLIED:
+            return f"the push was not applied ({self.evidence})"
+        return f"unknown whether the push was applied ({self.evidence}): check Veza"
+
+
+class ConnectionLost(PushError):
+    """No answer from Veza (connection refused, reset or timed out), retries exhausted.
+
+    `maybe_received` is False only when no attempt ever reached the server (connection refused
+    or connect timeout), so nothing can have been applied.
+    """
+
+    def __init__(self, message: str, *, url: str, maybe_received: bool) -> None:
+        self.maybe_received = maybe_received
+        super().__init__(message, url=url, code="CONNECTION")
+
+
+class PushLostError(PushError):
+    """The answer to the push was lost, and Veza's data source does not show it applied."""
+
+    def __init__(self, data_source: str, cause: str, check: PushCheck, url: str | None) -> None:
+        self.data_source = data_source
+        self.cause = cause
+        self.check = check
+        super().__init__(
+            f"the answer to the push to data source `{data_source}` was lost ({cause}); "
+            f"{check.sentence()}", url=url, code="ANSWER_LOST")
+
+
+class PushInterrupted(OaamapError):
+    """Ctrl-C during a push: what Veza has, told from the data source's state (exit 130)."""
+
+    exit_code = 130
+
+    def __init__(self, data_source: str, check: PushCheck) -> None:
+        self.data_source = data_source
+        self.check = check
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (f"oaamap: interrupted during the push to data source `{self.data_source}`: "
+                f"{self.check.sentence()}")
 
 
 @dataclass(frozen=True)
@@ -136,6 +214,7 @@ class PushOutcome:
     parts: int
     bytes_sent: int
     retries: int = 0
+    answer_lost: bool = False
 
 
 def normalize_url(url: str) -> str:
@@ -176,7 +255,7 @@ def load_icon(path: Path) -> str:
 
 def check_name(kind: str, name: str) -> None:
     """Raise `VezaConfigError` unless `name` is a valid provider or data source name."""
-    if not name or not NAME_PATTERN.match(name):
+    if not name or not NAME_PATTERN.fullmatch(name):
         raise VezaConfigError(
             kind, f"`{name}` is not a valid name",
             "use letters, digits, spaces and @#$%&*:()!,_'\"=.- (no `/`)",
@@ -275,6 +354,7 @@ class VezaClient:
         self._notify = notify or (lambda _message: None)
         self._sleep = sleep
         self.retries = 0
+        self._payload_sent = False
 
     def __repr__(self) -> str:
         return f"VezaClient(url={self.settings.url!r}, api_key='***')"
@@ -288,42 +368,50 @@ class VezaClient:
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
+        max_retries: int | None = None,
+        resend_lost: bool = True,
     ) -> dict[str, Any]:
         """Send one API request, retrying 429/5xx and connection errors; the decoded JSON answer.
 
-        Query strings are encoded with `+` for spaces, as Veza expects.
+        Query strings are encoded with `+` for spaces, as Veza expects. With `resend_lost` off,
+        a request that may have reached Veza is not sent again when its answer is lost (a
+        multipart `complete` cannot be repeated).
 
         Raises:
-            PushError: an error answer, retries exhausted, or a non-JSON success.
+            ConnectionLost: no answer, retries exhausted.
+            PushError: an error answer, or a non-JSON success.
         """
         url = self.settings.url + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        attempt = 0
+        limit = self.settings.max_retries if max_retries is None else max_retries
+        attempt, maybe_received = 0, False
         while True:
             response, failure = self._send(method, url, data)
             status = response.status_code if response is not None else None
+            lost = failure is not None and not _never_sent(failure)
+            maybe_received = maybe_received or lost
             retryable = failure is not None or status in RETRY_STATUSES
-            if not retryable or attempt >= self.settings.max_retries:
+            if not retryable or attempt >= limit or (lost and not resend_lost):
                 break
             delay = self._delay(attempt, response)
             attempt += 1
             self.retries += 1
-            self._note_retry(method, url, status, failure, attempt, delay)
+            self._note_retry(method, url, status, failure, attempt, limit, delay)
             self._sleep(delay)
         if response is None:
-            raise PushError(
+            raise ConnectionLost(
                 f"cannot reach Veza: {self._scrub(str(failure))}", url=url,
-                code="CONNECTION",
+                maybe_received=maybe_received,
             ) from failure
         return self._decode(method, url, response)
 
     def _note_retry(self, method: str, url: str, status: int | None,
-                    failure: Exception | None, attempt: int, delay: float) -> None:
+                    failure: Exception | None, attempt: int, limit: int, delay: float) -> None:
         why = f"HTTP {status}" if status is not None else type(failure).__name__
         self._notify(f"{why} from {method} {self._scrub(url)}; retry {attempt} of "
-                     f"{self.settings.max_retries} in {delay:.1f} s")
+                     f"{limit} in {delay:.1f} s")
 
     def _send(
         self, method: str, url: str, data: bytes | None
@@ -498,7 +586,8 @@ class VezaClient:
                 f"{API}/{provider_id}/datasources", name,
                 lambda: self.create_data_source(provider_id, name),
             )
-        return DataSourceRef(str(found["id"]), name, created)
+        return DataSourceRef(str(found["id"]), name, created, _text(found.get("status")),
+                             _text(found.get("updated_at")))
 
     # -- push ------------------------------------------------------------------------------
 
@@ -512,6 +601,7 @@ class VezaClient:
         else:
             body["json_data"] = json_data
         path = f"{API}/{provider_id}/datasources/{data_source_id}:push"
+        self._payload_sent = True
         return self.request("POST", path, body=body)
 
     def part_size_for(self, size: int) -> int:
@@ -548,7 +638,8 @@ class VezaClient:
                 "sequence_number": count, "data": chunk,
             })
         body = {"operation": "complete", "upload_id": upload_id, "sequence_count": count}
-        return self.request("POST", path, body=body), count
+        self._payload_sent = True
+        return self.request("POST", path, body=body, resend_lost=False), count
 
     def push_payload(
         self,
@@ -561,23 +652,114 @@ class VezaClient:
     ) -> PushOutcome:
         """Find or create the provider and data source, then push the payload text.
 
-        Uses `:parts` above `multipart_threshold` bytes, `:push` otherwise.
+        Uses `:parts` above `multipart_threshold` bytes, `:push` otherwise. When the answer to
+        the push is lost, or on Ctrl-C once the payload was sent, the data source's state tells
+        whether Veza has the payload (`check_push`).
 
         Returns:
-            Where it went, how, and Veza's warnings.
+            Where it went, how, and Veza's warnings (none when the answer was lost but the
+            data source shows the push applied: `answer_lost` is then set).
+
+        Raises:
+            PushLostError: the answer was lost and the push is not known to be applied.
+            PushInterrupted: Ctrl-C; says whether the push was applied.
         """
         retries_before = self.retries
-        provider_ref = self.ensure_provider(provider, template, icon)
-        source_ref = self.ensure_data_source(provider_ref.id, data_source)
+        self._payload_sent = False
+        try:
+            provider_ref = self.ensure_provider(provider, template, icon)
+            source_ref = self.ensure_data_source(provider_ref.id, data_source)
+        except KeyboardInterrupt:
+            raise PushInterrupted(data_source, PushCheck(
+                NOT_APPLIED, "interrupted before the payload was sent")) from None
         size = len(json_data.encode("utf-8"))
-        if size > self.settings.multipart_threshold:
-            answer, parts = self.push_parts(provider_ref.id, source_ref.id, json_data)
-        else:
-            answer, parts = self.push(provider_ref.id, source_ref.id, json_data), 0
+        multipart = size > self.settings.multipart_threshold
+        lost = False
+        try:
+            if multipart:
+                answer, parts = self.push_parts(provider_ref.id, source_ref.id, json_data)
+            else:
+                answer, parts = self.push(provider_ref.id, source_ref.id, json_data), 0
+        except ConnectionLost as e:
+            check = self._check_after(provider_ref.id, source_ref, e.maybe_received)
+            if check.verdict != APPLIED:
+                raise PushLostError(data_source, e.message, check, e.url) from e
+            answer, lost = {}, True
+            parts = math.ceil(size / self.part_size_for(size)) if multipart else 0
+        except KeyboardInterrupt:
+            check = self._check_after(provider_ref.id, source_ref, reached=True)
+            raise PushInterrupted(data_source, check) from None
         return PushOutcome(
-            provider_ref, source_ref, warning_messages(answer), multipart=parts > 0, parts=parts,
-            bytes_sent=size, retries=self.retries - retries_before,
+            provider_ref, source_ref, warning_messages(answer), multipart=multipart,
+            parts=parts, bytes_sent=size, retries=self.retries - retries_before,
+            answer_lost=lost,
         )
+
+    def _check_after(self, provider_id: str, before: DataSourceRef, reached: bool) -> PushCheck:
+        """The verdict after a lost answer or a Ctrl-C; `reached`: the last request may have
+        arrived (False: it was refused or timed out while connecting)."""
+        if not self._payload_sent:
+            # Neither `:push` nor the multipart `complete` left: nothing can have been applied.
+            return PushCheck(NOT_APPLIED, "it stopped before the multipart `complete` was sent")
+        if not reached:
+            return PushCheck(NOT_APPLIED, "the payload never reached Veza")
+        try:
+            return self.check_push(provider_id, before)
+        except KeyboardInterrupt:
+            return PushCheck(UNKNOWN, "interrupted again while reading the data source's state")
+
+    def check_push(self, provider_id: str, before: DataSourceRef) -> PushCheck:
+        """Whether Veza holds a push sent after `before` was read, from the data source's state.
+
+        Applied: its `updated_at` changed (or its status went from never pushed to SUCCESS) and
+        its status is not a failure. Not applied: nothing changed, or Veza reports a failure.
+        Unknown: the state cannot be read, Veza is still processing, or Veza serves neither
+        `updated_at` nor a telling status.
+        """
+        path = f"{API}/{provider_id}/datasources/{before.id}"
+        try:
+            answer = self.request("GET", path, max_retries=CHECK_RETRIES)
+        except PushError as e:
+            return PushCheck(UNKNOWN, f"cannot read the data source's state: {e.message}")
+        now = answer.get("value", answer)
+        now = now if isinstance(now, Mapping) else {}
+        return judge_push(before, _text(now.get("status")), _text(now.get("updated_at")))
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _never_sent(failure: Exception) -> bool:
+    """True when the request cannot have reached the server (refused, connect timeout)."""
+    if isinstance(failure, requests.ConnectTimeout):
+        return True
+    reason = getattr(failure.args[0], "reason", None) if failure.args else None
+    # urllib3's NewConnectionError (refused, no route) is a ConnectTimeoutError too.
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+
+
+def judge_push(before: DataSourceRef, status: str | None, updated_at: str | None) -> PushCheck:
+    """The verdict on a push from the data source's state before it and now (see `check_push`)."""
+    shown = f"status {status or '?'}, last update {updated_at or '?'}"
+    if status is not None and _FAILED_STATUS.search(status):
+        return PushCheck(NOT_APPLIED, f"Veza's data source `{before.name}` reports {shown}")
+    if updated_at is not None and updated_at != before.updated_at:
+        if status in (None, "SUCCESS"):
+            return PushCheck(APPLIED, f"Veza's data source `{before.name}` was updated: {shown}")
+        return PushCheck(UNKNOWN, f"Veza's data source `{before.name}` received it and is still "
+                                  f"processing it: {shown}")
+    if updated_at is not None:
+        return PushCheck(NOT_APPLIED, f"Veza's data source `{before.name}` shows no push since "
+                                      f"the one of {updated_at}")
+    if before.status == "PENDING" and status == "SUCCESS":
+        return PushCheck(APPLIED, f"Veza's data source `{before.name}` went from PENDING to "
+                                  "SUCCESS")
+    if before.status == "PENDING" and status == "PENDING" and before.updated_at is None:
+        return PushCheck(NOT_APPLIED, f"Veza's data source `{before.name}` has still never "
+                                      "received a push (status PENDING)")
+    return PushCheck(UNKNOWN, f"Veza's data source `{before.name}` does not tell when it was "
+                              f"last updated ({shown})")
 
 
 def warning_messages(answer: Mapping[str, Any]) -> list[str]:

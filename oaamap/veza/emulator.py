@@ -194,6 +194,17 @@ class EmulatorHandle:
         self.server.faults.fail_next(status, count, retry_after=retry_after,
                                      path_contains=path_contains)
 
+    def lose_next(self, count: int = 1, *, path_contains: str | None = None,
+                  applied: bool = True, operation: str | None = None) -> None:
+        """Drop the connection of the next `count` matching requests without answering.
+
+        `applied=True`: the request is processed, then its answer is lost (a reset after
+        Veza received it); `applied=False`: dropped before it is processed. `operation`
+        narrows to one multipart operation (`complete`).
+        """
+        self.server.faults.lose_next(count, path_contains=path_contains, applied=applied,
+                                     operation=operation)
+
     def serve_until_stopped(self) -> None:
         """Block until the server stops (the CLI's foreground mode)."""
         self._thread.join()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import ssl
+import struct
 import threading
 import time
 import urllib.parse
@@ -22,7 +24,9 @@ from . import emulator_push as _push  # noqa: F401  (registers :push and :parts)
 from .emulator_routes import Call, dispatch
 from .emulator_store import KEEP_REQUESTS, ApiError, RequestRecord, Store
 
-__all__ = ["EmulatorServer", "FaultInjector", "Faults", "error_body"]
+__all__ = ["LOST", "EmulatorServer", "FaultInjector", "Faults", "error_body"]
+
+LOST = 0  # the status logged for a request whose answer was dropped by `lose_next`
 
 _CODES = {400: "InvalidArgument", 401: "Unauthenticated", 404: "NotFound", 413: "InvalidArgument",
           429: "ResourceExhausted", 500: "Internal", 503: "Unavailable"}
@@ -56,6 +60,14 @@ class _Scripted:
 
 
 @dataclass
+class _Lost:
+    count: int
+    path_contains: str | None
+    applied: bool
+    operation: str | None = None
+
+
+@dataclass
 class FaultInjector:
     """Draws the random faults and serves scripted ones (`fail_next`) first."""
 
@@ -65,12 +77,36 @@ class FaultInjector:
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
         self._scripted: list[_Scripted] = []
+        self._lost: list[_Lost] = []
 
     def fail_next(self, status: int, count: int = 1, *, retry_after: float | None = None,
                   path_contains: str | None = None) -> None:
         """Answer the next `count` requests (whose path contains `path_contains`) with `status`."""
         with self._lock:
             self._scripted.append(_Scripted(status, count, retry_after, path_contains))
+
+    def lose_next(self, count: int = 1, *, path_contains: str | None = None,
+                  applied: bool = True, operation: str | None = None) -> None:
+        """Drop the connection of the next `count` matching requests without an answer.
+
+        With `applied` the request is processed first (its answer is lost on the way back);
+        without, the connection is dropped before the request is processed. `operation`
+        matches the `operation` of a multipart body (`start`, `upload`, `complete`).
+        """
+        with self._lock:
+            self._lost.append(_Lost(count, path_contains, applied, operation))
+
+    def lose(self, path: str, applied: bool, body: Any = None) -> bool:
+        """True when the answer to this request to `path` must be lost (at this stage)."""
+        operation = body.get("operation") if isinstance(body, dict) else None
+        with self._lock:
+            for lost in self._lost:
+                if lost.count > 0 and lost.applied == applied and (
+                        lost.operation is None or lost.operation == operation) and (
+                        lost.path_contains is None or lost.path_contains in path):
+                    lost.count -= 1
+                    return True
+        return False
 
     def draw(self, path: str) -> tuple[int, float | None] | None:
         """The fault for a request to `path`, if any: (status, Retry-After seconds or None)."""
@@ -187,26 +223,43 @@ class _Handler(BaseHTTPRequestHandler):
                                                            keep_blank_values=True).items()}
         body: Any = None
         extra: dict[str, str] = {}
+        lost = False
         try:
             raw = self._read_body()
             body = _decode_body(raw)
             if not self._authorized():
                 raise ApiError(401, "Unauthenticated", "Unauthorized: missing or invalid API key")
-            self._inject_fault(url.path, extra)
-            status, answer = dispatch(self.command, url.path, lambda args: Call(
-                self.command, url.path, params, body, self.server.store, args,
-                self.server.max_body_bytes))
+            lost = self.server.faults.lose(url.path, applied=False, body=body)
+            if not lost:
+                self._inject_fault(url.path, extra)
+                status, answer = dispatch(self.command, url.path, lambda args: Call(
+                    self.command, url.path, params, body, self.server.store, args,
+                    self.server.max_body_bytes))
+                lost = self.server.faults.lose(url.path, applied=True, body=body)
         except ApiError as e:
             status, answer = e.status, error_body(e.status, e.code, e.message, e.violations)
         except Exception as e:  # a bug in the emulator: answer like Veza would, log it
             status, answer = 500, error_body(500, "Internal", f"internal error: {e!r}")
         log = self.server.store.requests
         log.append(RequestRecord(self.command, url.path, url.query,
-                                 int(self.headers.get("Content-Length") or 0), status,
-                                 _summary(body)))
+                                 int(self.headers.get("Content-Length") or 0),
+                                 LOST if lost else status, _summary(body)))
         if len(log) > KEEP_REQUESTS:
             del log[:-KEEP_REQUESTS]
-        self._send(status, answer, extra)
+        if lost:
+            self._drop()
+        else:
+            self._send(status, answer, extra)
+
+    def _drop(self) -> None:
+        """Reset the connection: the client sees its answer lost (a connection reset)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
 
     def _inject_fault(self, path: str, headers: dict[str, str]) -> None:
         latency = self.server.faults.faults.latency

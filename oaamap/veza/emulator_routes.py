@@ -138,9 +138,13 @@ def check_name(field: str, value: Any) -> str:
     """A valid provider or data source name, or a 400."""
     if not isinstance(value, str) or not value.strip():
         raise ApiError(400, "InvalidArgument", f"{field} is required", [(field, "is required")])
-    if not NAME_PATTERN.match(value) or len(value) > 512:
+    if not NAME_PATTERN.fullmatch(value) or len(value) > 512:
         raise ApiError(400, "InvalidArgument", f"invalid {field}",
                        [(field, "contains characters that are not allowed")])
+    if value.startswith("."):
+        # `.`, `..` and hidden names: path tricks (Veza's character set alone would allow them).
+        raise ApiError(400, "InvalidArgument", f"invalid {field}",
+                       [(field, "must not start with a dot")])
     return value
 
 

@@ -7,6 +7,7 @@ Thread-safe (one lock). With a data directory, providers and data sources surviv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -78,13 +79,34 @@ class Upload:
     parts: dict[int, bytes] = field(default_factory=dict)
 
 
+MAX_SLUG = 100
+
+
 def slug(name: str) -> str:
-    """A file-name-safe form of a provider or data source name."""
-    return re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip() or "_"
+    """A file-name-safe form of a provider or data source name: one path component, never
+    `.`/`..` nor hidden, at most `MAX_SLUG` characters (longer names end with a hash).
+
+    Example:
+        >>> slug("Acme Portal"), slug("../../x"), slug("a/b")
+        ('Acme Portal', '_.._.._x', 'a_b')
+    """
+    safe = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip() or "_"
+    if safe.startswith("."):
+        safe = f"_{safe}"
+    if len(safe) > MAX_SLUG:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        safe = f"{safe[:MAX_SLUG - 13]}-{digest}"
+    return safe
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _now_precise() -> str:
+    """UTC time to the microsecond: two pushes in a row get different `updated_at`."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def _provider(name: str, template: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +195,8 @@ class Store:
             if any(d["name"] == name for d in sources.values()):
                 raise ApiError(409, "AlreadyExists",
                                f"data source with name {name} already exists")
-            created = {"id": str(uuid.uuid4()), "name": name, "status": "PENDING"}
+            created = {"id": str(uuid.uuid4()), "name": name, "status": "PENDING",
+                       "created_at": _now_precise(), "updated_at": None}
             sources[created["id"]] = created
             self.save()
             return created
@@ -202,6 +225,7 @@ class Store:
             provider = self.provider(provider_id)
             source = self.data_source(provider_id, ds_id)
             source["status"] = "SUCCESS"
+            source["updated_at"] = _now_precise()
             _note_types(provider, payload)
             if provider["custom_template"] == "identity_provider":
                 self.identities[ds_id] = _idp_names(payload)
@@ -220,7 +244,12 @@ class Store:
     def _payload_dir(self, provider: str, data_source: str) -> Path | None:
         if self.data_dir is None:
             return None
-        return self.data_dir / "payloads" / slug(provider) / slug(data_source)
+        root = (self.data_dir / "payloads").resolve()
+        folder = (root / slug(provider) / slug(data_source)).resolve()
+        if not folder.is_relative_to(root):  # never reached with `slug`: the last line of defence
+            raise ApiError(400, "InvalidArgument", "invalid name",
+                           [("name", "does not make a safe folder name")])
+        return folder
 
     def _write_payload(self, record: PushRecord) -> PushRecord:
         folder = self._payload_dir(record.provider, record.data_source)
@@ -271,11 +300,11 @@ class Store:
             if provider.get("custom_template") != "identity_provider":
                 continue
             for ds in self.data_sources.get(pid, {}).values():
-                folder = self._payload_dir(provider["name"], ds["name"])
-                assert folder is not None  # data_dir is set while loading
                 try:
+                    folder = self._payload_dir(str(provider["name"]), str(ds["name"]))
+                    assert folder is not None  # data_dir is set while loading
                     payload = json.loads((folder / "latest.json").read_text(encoding="utf-8"))
-                except (OSError, ValueError, TypeError):
+                except (OSError, ValueError, TypeError, KeyError, ApiError):
                     continue
                 self.identities[ds["id"]] = _idp_names(payload)
 

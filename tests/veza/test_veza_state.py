@@ -15,6 +15,7 @@ from oaamap.veza.state import (
     Shrink,
     ShrinkError,
     SpooledPush,
+    StateKey,
     StateStore,
     default_state_dir,
     find_shrinks,
@@ -48,13 +49,20 @@ def test_shrink_error_text():
     assert "users: 100 -> 10 (-90%)" in text and "--allow-shrink" in text
 
 
-def test_state_file_round_trip_and_check(tmp_path):
+def test_state_file_round_trip_keyed_by_url(tmp_path):
     store = StateStore(tmp_path)
-    assert store.check_shrink("P", "D", {"users": 1}, 0.2) == []  # first push
-    path = store.record_push("P", "D", {"users": 10}, provider_id="x")
-    assert json.loads(path.read_text())["counts"] == {"users": 10}
-    assert store.check_shrink("P", "D", {"users": 5}, 0.2) == [Shrink("users", 10, 5)]
-    assert store.check_shrink("P", "other", {"users": 5}, 0.2) == []
+    key = StateKey.of("https://Veza.example:443/", "P", "D")
+    assert store.previous(key) == []  # first push
+    path = store.record_push(key, "hris", '{"employees":[],"groups":[]}', {"employees": 10},
+                             provider_id="x")
+    state = json.loads(path.read_text())
+    assert (state["url"], state["last_push"]["counts"]) == ("https://veza.example",
+                                                           {"employees": 10})
+    [last] = store.previous(StateKey.of("https://veza.example", "P", "D"))
+    assert last.counts == {"employees": 10} and last.payload == {"employees": [], "groups": []}
+    assert find_shrinks(last.counts, {"employees": 5}, 0.2) == [Shrink("employees", 10, 5)]
+    assert store.previous(StateKey.of("http://127.0.0.1:8000", "P", "D")) == []
+    assert store.previous(StateKey.of("https://veza.example", "P", "other")) == []
 
 
 def test_default_state_dir():
