@@ -41,6 +41,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = frozenset({"yaml", "sh", "console", "text", "json", "python", "csv"})
+ALIASES = {"yml": "yaml", "bash": "sh", "shell": "sh", "py": "python", "txt": "text"}
 FLAGS = frozenset({"fragment", "output"})
 KEYS = frozenset({"cwd", "setup", "file", "skip", "template"})
 RUN_TIMEOUT = 120
@@ -128,7 +129,7 @@ def _info(info: str, where: str) -> tuple[str, dict[str, str]]:
     if not words:
         raise SnippetError(f"{where}: a fence without a language; use ```text for output or "
                            "fragments that do not run (see docs/contributing.md)")
-    language, attrs = words[0], {}
+    language, attrs = ALIASES.get(words[0], words[0]), {}
     if language not in LANGUAGES:
         raise SnippetError(f"{where}: unknown snippet language `{language}` "
                            f"(one of {', '.join(sorted(LANGUAGES))})")

@@ -353,7 +353,7 @@ def test_validate_checks_every_file(files: list[str], code: int, lines: list[str
 
 @pytest.mark.parametrize(("markdown", "message"), [
     ("text\n\n```\noaamap validate m.yaml\n```\n", "guide.md:3: a fence without a language"),
-    ("```yml\noaamap: 1\n```\n", "guide.md:1: unknown snippet language `yml`"),
+    ("```yaml\noaamap: 1\n```\n\n```yamll\n", "guide.md:5: unknown snippet language `yamll`"),
     ("```sh skipp=\"x\"\nls\n```\n", "guide.md:1: unknown snippet attribute `skipp=x`"),
     ("```sh skip=\"\"\nls\n```\n", "guide.md:1: `skip=` needs a reason"),
     ("```sh\nls\n", "guide.md:1: the fence is never closed"),
