@@ -8,14 +8,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import OaamapError, OutputError
 from ..pipeline import CompileOptions, CompileResult, compile_mapping, plan_mapping
 from . import Command, ExitStatus, print_warnings, register_command, report_error
 
-__all__ = ["add_compile_arguments", "compile_options_from_args", "print_warnings",
-           "summary_line"]
+__all__ = ["add_compile_arguments", "check_output_folder", "compile_options_from_args",
+           "print_warnings", "summary_line", "write_atomically"]
 
 
 def _parse_var(text: str) -> tuple[str, str]:
@@ -114,11 +116,11 @@ def _run_compile(args: argparse.Namespace) -> int:
     started = time.monotonic()
     output = None if args.output is None or str(args.output) == "-" else args.output
     if output is not None:
-        _check_output_folder(output)
+        check_output_folder(output)
     variables, options = compile_options_from_args(args)
     result = compile_mapping(args.mapping, variables, options)
     if output is not None:
-        _write_atomically(result, output, args.indent)
+        write_atomically(output, lambda out: result.write(out, indent=args.indent))
     else:
         result.write(sys.stdout, indent=args.indent)
     if not args.quiet:
@@ -127,8 +129,8 @@ def _run_compile(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _check_output_folder(output: Path) -> None:
-    """Refuse an `-o` path that cannot be written, before any source is read.
+def check_output_folder(output: Path) -> None:
+    """Refuse a payload path that cannot be written, before any source is read.
 
     Raises:
         OutputError: the folder is missing, not a folder or not writable, or the path is a folder.
@@ -144,7 +146,8 @@ def _check_output_folder(output: Path) -> None:
         raise OutputError(str(output), f"the folder `{folder}` is not writable")
 
 
-def _write_atomically(result: CompileResult, output: Path, indent: int | None) -> None:
+def write_atomically(output: Path, write: Callable[[TextIO], None], encoding: str = "ascii"
+                     ) -> None:
     """Write to `<output>.tmp`, then rename: the file is complete or absent, never partial.
 
     Raises:
@@ -152,8 +155,8 @@ def _write_atomically(result: CompileResult, output: Path, indent: int | None) -
     """
     tmp = output.with_name(output.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="ascii") as out:
-            result.write(out, indent=indent)
+        with open(tmp, "w", encoding=encoding) as out:
+            write(out)
         tmp.replace(output)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -29,6 +29,9 @@ from doc_snippets import (
 )
 from helpers import run_cli, write_case
 from http_server import LocalServer, Reply, Req
+from veza_helpers import KEY
+
+from oaamap.veza.emulator import EmulatorHandle
 
 PEOPLE = [{"id": "u1", "login": "alice", "team": "eng"},
           {"id": "u2", "login": "bob", "team": "ops"}]
@@ -270,6 +273,25 @@ def test_compile_into_a_folder_that_cannot_be_written(
     assert "nothing was written" in result.err and "Traceback" not in result.err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     assert api.hits["/people"] == 0
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["run-dry-run", "run-push"])
+def test_run_save_json_into_a_missing_folder_pushes_nothing(
+        dry_run: bool, api: LocalServer, emulator: EmulatorHandle, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run --save-json` into a missing folder: exit 2 before reading, nothing sent to Veza."""
+    monkeypatch.setenv("VEZA_URL", emulator.url)
+    monkeypatch.setenv("VEZA_API_KEY", KEY)
+    mapping = write_case(tmp_path, _http_mapping(api.url("/people")), {})
+    target = tmp_path / "missing" / "payload.json"
+    result = run_cli("run", str(mapping), "--save-json", str(target),
+                     "--state-dir", str(tmp_path / "state"), *(["--dry-run"] if dry_run else []))
+    assert result.code == 2, result.err
+    assert f"the folder `{tmp_path / 'missing'}` does not exist" in result.err
+    assert "Traceback" not in result.err and "unexpected error" not in result.err
+    assert api.hits["/people"] == 0
+    assert emulator.requests == []
+    assert not (tmp_path / "missing").exists()
 
 
 def test_compile_into_an_unwritable_folder(api: LocalServer, tmp_path: Path,
