@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -98,11 +99,19 @@ def _run_yaml(snippet: Snippet, workspace: Workspace, tmp_path: Path) -> None:
                     "complete it, or mark it ```yaml fragment")
     path = _write(folder, snippet, snippet.body)
     _validate(snippet, path, "")
-    if "cwd" in snippet.attrs:
+    if "cwd" in snippet.attrs or _files_at_hand(document, folder):
         result = run_cli("compile", str(path), "-o", str(tmp_path / "payload.json"))
-        assert result.code == 0, f"{snippet.id} does not compile in {snippet.attrs['cwd']}:\n" \
-                                 f"{result.err}"
+        assert result.code == 0, f"{snippet.id} does not compile in {folder}:\n{result.err}"
         assert (tmp_path / "payload.json").stat().st_size > 0
+
+
+def _files_at_hand(document: dict[str, Any], folder: Path) -> bool:
+    """Every source of the mapping is a file that exists in `folder` (so it can be compiled)."""
+    sources = document.get("sources") or {}
+    paths = [spec.get("csv") or spec.get("json") for spec in sources.values()
+             if isinstance(spec, dict)]
+    return bool(paths) and len(paths) == len(sources) and all(
+        isinstance(p, str) and "{" not in p and (folder / p).is_file() for p in paths)
 
 
 def _write(folder: Path, snippet: Snippet, text: str) -> Path:
