@@ -22,6 +22,7 @@ __all__ = [
     "MappingErrors",
     "OaamapError",
     "Origin",
+    "OutputError",
     "PayloadError",
     "PayloadErrors",
     "PushError",
@@ -191,6 +192,19 @@ class MappingErrors(OaamapError, ValueError):
         if more > 0:
             shown.append(f"... and {more} more")
         return "\n".join([*shown, self.summary()])
+
+
+class OutputError(OaamapError):
+    """The payload cannot be written where `-o` asks: a usage error, raised before any data is read
+    when the folder is missing or unwritable."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"oaamap: cannot write the payload to `{path}`: {reason}; "
+                         "nothing was written")
 
 
 class SourceError(OaamapError):

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -32,6 +32,7 @@ from .redact import VEZA_KEY_VAR
 from .sources import ReadContext, Record
 from .sources.files import resolve
 from .templates import compile_payload, iter_json, skeleton
+from .templating import Template
 
 __all__ = ["CompileOptions", "CompileResult", "compile_mapping", "plan_mapping"]
 
@@ -130,7 +131,11 @@ def render_context(mapping: MappingPlan) -> dict[str, Any]:
 
 
 class _Records:
-    """Reads each source once: streams a source with a single consumer, keeps the others."""
+    """Reads each source once: streams a source with a single consumer, keeps the others.
+
+    A source used by several rules, by `lookup()` or as a fan-out parent is read once and its
+    records kept in memory, so every consumer sees one snapshot and no API is called twice.
+    """
 
     def __init__(self, mapping: MappingPlan, ctx: ReadContext, progress: ProgressHook | None):
         self.mapping = mapping
@@ -150,18 +155,13 @@ class _Records:
         self.indexes: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
 
     def of(self, name: str) -> Iterator[Record] | list[Record]:
+        """The records of a source: a stream for its only consumer, else the kept list."""
         if name in self.kept:
             return self.kept[name]
-        if self.uses.get(name, 0) > 1 and not self._rereadable(name):
+        if self.uses.get(name, 0) > 1:
             self.kept[name] = list(self._read(name))
             return self.kept[name]
         return self._read(name)
-
-    def _rereadable(self, name: str) -> bool:
-        # Lookups and fan-outs need the records at hand; rules alone can re-read a file.
-        needs_list = any(source == name for source, _ in self.mapping.lookups) or any(
-            name in planned.depends_on for planned in self.mapping.sources.values())
-        return not needs_list and bool(getattr(self.mapping.sources[name], "rereadable", False))
 
     def kept_list(self, name: str) -> list[Record]:
         result = self.of(name)
@@ -249,9 +249,71 @@ def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None
         raise
 
 
+@dataclass(frozen=True)
+class _Names:
+    """The rendered configuration strings a result carries: where the payload goes."""
+
+    provider: str
+    provider_icon: Path | None
+    data_source: str
+
+
+def _render_configuration(mapping: MappingPlan, context: dict[str, Any]) -> _Names:
+    """Render every configuration string that needs no record, before any record is read.
+
+    A typo in `data_source` or in a source's URL must fail the run (exit 2) before a single
+    request is made, not after minutes of reading. Strings that use a fan-out parent are rendered
+    per parent record, when read.
+
+    Raises:
+        MappingErrors: every configuration string that cannot be rendered.
+    """
+    errors: list[MappingError] = []
+
+    def rendered(template: Template | None) -> str | None:
+        if template is None:
+            return None
+        try:
+            return template.render(context)
+        except MappingError as e:
+            errors.append(e)
+            return None
+
+    provider = rendered(mapping.provider)
+    icon = rendered(mapping.provider_icon)
+    data_source = rendered(mapping.data_source)
+    static = [mapping.header, *(rule for rule in mapping.rules if not rule.derived)]
+    for template in _templates([*static, *mapping.sources.values()]):
+        if template.names <= _CONFIGURATION_NAMES:
+            rendered(template)
+    if errors:
+        raise MappingErrors(errors, mapping.file)
+    return _Names(str(provider), resolve(mapping.base_dir, icon) if icon is not None else None,
+                  str(data_source))
+
+
+_CONFIGURATION_NAMES = frozenset({"env", "vars"})
+
+
+def _templates(value: Any) -> Iterator[Template]:
+    """Every Template inside planned rules and sources (dataclasses, mappings and sequences)."""
+    if isinstance(value, Template):
+        yield value
+    elif is_dataclass(value) and not isinstance(value, type):
+        for item in fields(value):
+            yield from _templates(getattr(value, item.name))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _templates(item)
+    elif isinstance(value, list | tuple | frozenset | set):
+        for item in value:
+            yield from _templates(item)
+
+
 def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
                      options: CompileOptions) -> CompileResult:
     context = render_context(mapping)
+    names = _render_configuration(mapping, context)
     ctx = ReadContext(render_context=context, records_of=lambda n: records.kept_list(n),
                       options=options.source_options)
     records = _Records(mapping, ctx, options.progress)
@@ -273,11 +335,9 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
             # them); frozen, the cyclic GC's first full pass does not have to walk them all.
             gc.freeze()
             gc.enable()
-    icon = mapping.provider_icon
     return CompileResult(
-        template=mapping.template, provider=mapping.provider.render(context),
-        provider_icon=resolve(mapping.base_dir, icon.render(context)) if icon else None,
-        data_source=mapping.data_source.render(context), entities=entities, spool=spool,
+        template=mapping.template, provider=names.provider, provider_icon=names.provider_icon,
+        data_source=names.data_source, entities=entities, spool=spool,
         warnings=[*warnings, *ctx.warnings, *evaluation.warnings,
                   *_summary_warnings(evaluation)],
         rule_sections=frozenset(rule.section for rule in mapping.rules),

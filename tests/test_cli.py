@@ -103,13 +103,3 @@ def test_the_references_sources_block_validates() -> None:
     result = run_cli("validate", "tests/fixtures/doc-sources.yaml")
     assert result.code == 0, result.err
     assert "is valid (application, 5 sources, 5 rules)" in result.err
-
-
-def test_the_readme_tour_validates(tmp_path: Path) -> None:
-    """The README's tour of the language is a valid mapping."""
-    readme = (ROOT / "README.md").read_text()
-    tour = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
-    path = tmp_path / "tour.yaml"
-    path.write_text(tour)
-    result = run_cli("validate", str(path))
-    assert result.code == 0, result.err

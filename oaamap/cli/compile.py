@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
+from ..errors import OaamapError, OutputError
 from ..pipeline import CompileOptions, CompileResult, compile_mapping, plan_mapping
-from . import Command, ExitStatus, print_warnings, register_command
+from . import Command, ExitStatus, print_warnings, register_command, report_error
 
-__all__ = ["add_compile_arguments", "compile_options_from_args", "print_warnings",
-           "summary_line"]
+__all__ = ["add_compile_arguments", "check_output_folder", "compile_options_from_args",
+           "print_warnings", "summary_line", "write_atomically"]
 
 
 def _parse_var(text: str) -> tuple[str, str]:
@@ -24,6 +29,16 @@ def _parse_var(text: str) -> tuple[str, str]:
 
 def _mapping_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mapping", type=Path, help="the mapping file (YAML)")
+    _var_arguments(parser)
+
+
+def _validate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mappings", type=Path, nargs="+", metavar="MAPPING",
+                        help="the mapping files (YAML); each is checked")
+    _var_arguments(parser)
+
+
+def _var_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--var", action="append", type=_parse_var, default=[],
                         metavar="KEY=VALUE", help="override a `vars:` entry (repeatable)")
     parser.add_argument("--max-errors", type=int, default=20, help="errors shown (default 20)")
@@ -77,30 +92,77 @@ def summary_line(result: CompileResult, elapsed: float) -> str:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    mapping, warnings = plan_mapping(args.mapping, dict(args.var))
-    if not args.quiet:
-        print_warnings(warnings, args.verbose)
-        rules = len(mapping.rules)
-        print(f"oaamap: {args.mapping} is valid ({mapping.template}, {len(mapping.sources)} "
-              f"sources, {rules} rule{'s' if rules != 1 else ''})", file=sys.stderr)
-    return ExitStatus.OK
+    invalid = 0
+    code: int = ExitStatus.OK
+    for path in args.mappings:
+        try:
+            mapping, warnings = plan_mapping(path, dict(args.var))
+        except OaamapError as e:
+            invalid += 1
+            code = max(code, report_error(e, args))
+            continue
+        if not args.quiet:
+            print_warnings(warnings, args.verbose)
+            rules = len(mapping.rules)
+            print(f"oaamap: {path} is valid ({mapping.template}, {len(mapping.sources)} "
+                  f"sources, {rules} rule{'s' if rules != 1 else ''})", file=sys.stderr)
+    if len(args.mappings) > 1 and invalid:
+        print(f"oaamap: {invalid} of {len(args.mappings)} mapping files are invalid",
+              file=sys.stderr)
+    return code
 
 
 def _run_compile(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    output = None if args.output is None or str(args.output) == "-" else args.output
+    if output is not None:
+        check_output_folder(output)
     variables, options = compile_options_from_args(args)
     result = compile_mapping(args.mapping, variables, options)
-    if args.output and str(args.output) != "-":
-        tmp = args.output.with_name(args.output.name + ".tmp")
-        with open(tmp, "w", encoding="ascii") as out:
-            result.write(out, indent=args.indent)
-        tmp.replace(args.output)
+    if output is not None:
+        write_atomically(output, lambda out: result.write(out, indent=args.indent))
     else:
         result.write(sys.stdout, indent=args.indent)
     if not args.quiet:
         print_warnings(result.warnings, args.verbose)
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
     return ExitStatus.OK
+
+
+def check_output_folder(output: Path) -> None:
+    """Refuse a payload path that cannot be written, before any source is read.
+
+    Raises:
+        OutputError: the folder is missing, not a folder or not writable, or the path is a folder.
+    """
+    folder = output.parent
+    if output.is_dir():
+        raise OutputError(str(output), "it is a folder; give a file name")
+    if not folder.exists():
+        raise OutputError(str(output), f"the folder `{folder}` does not exist")
+    if not folder.is_dir():
+        raise OutputError(str(output), f"`{folder}` is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(str(output), f"the folder `{folder}` is not writable")
+
+
+def write_atomically(output: Path, write: Callable[[TextIO], None], encoding: str = "ascii"
+                     ) -> None:
+    """Write to `<output>.tmp`, then rename: the file is complete or absent, never partial.
+
+    Raises:
+        OutputError: writing or renaming failed (the temporary file is removed).
+    """
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding=encoding) as out:
+            write(out)
+        tmp.replace(output)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        reason = e.strerror or str(e)
+        raise OutputError(str(output), f"{reason} (in the folder `{output.parent}`)") from e
 
 
 def _run_schema(args: argparse.Namespace) -> int:
@@ -119,8 +181,8 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretty-print with this indent (default: compact, as pushed)")
 
 
-register_command(Command("validate", "check a mapping file without reading any data",
-                         _mapping_arguments, _run_validate))
+register_command(Command("validate", "check mapping files without reading any data",
+                         _validate_arguments, _run_validate))
 register_command(Command("compile", "read the sources and write the checked OAA payload",
                          _compile_arguments, _run_compile))
 register_command(Command("schema", "print the JSON Schema of the mapping language",

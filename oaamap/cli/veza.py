@@ -328,9 +328,9 @@ def report_push(args: argparse.Namespace, outcome: PushOutcome, counts: dict[str
 
 
 def _write_payload(path: Path, payload_json: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(payload_json + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from .compile import write_atomically
+
+    write_atomically(path, lambda out: out.write(payload_json + "\n"), "utf-8")
 
 
 def _dry_run_guards(args: argparse.Namespace, target: PushTarget, payload_json: str,
@@ -376,10 +376,17 @@ def _dry_run(args: argparse.Namespace, target: PushTarget, payload_json: str,
 
 def _run_run(args: argparse.Namespace) -> int:
     from ..pipeline import compile_mapping
-    from .compile import compile_options_from_args, print_warnings, summary_line
+    from .compile import (
+        check_output_folder,
+        compile_options_from_args,
+        print_warnings,
+        summary_line,
+    )
 
     started = time.monotonic()
     settings = None if args.dry_run else client_settings(args)  # fail before reading sources
+    if args.save_json:
+        check_output_folder(args.save_json)
     variables, options = compile_options_from_args(args)
     result = compile_mapping(args.mapping, variables, options)  # source/data errors stop here
     payload_json = result.payload_json()

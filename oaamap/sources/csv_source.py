@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import Origin, SourceError, Span
 from ..templating import Template
@@ -28,9 +28,6 @@ class CsvSource:
     quotechar: str = '"'
     encoding: str = "utf-8-sig"
     null_values: frozenset[str] = frozenset({""})
-
-    # A file is cheaper to read again than to keep in memory for a second rule.
-    rereadable: ClassVar[bool] = True
 
     @property
     def depends_on(self) -> tuple[str, ...]:

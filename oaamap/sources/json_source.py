@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import Origin, SourceError, Span
 from ..expressions import Expression
@@ -29,9 +29,6 @@ class JsonSource:
     records: Expression | None = None
     lines: bool | None = None
     encoding: str = "utf-8-sig"
-
-    # A file is cheaper to read again than to keep in memory for a second rule.
-    rereadable: ClassVar[bool] = True
 
     @property
     def depends_on(self) -> tuple[str, ...]:
