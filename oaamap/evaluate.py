@@ -7,7 +7,7 @@ Values are normalised to the field's kind here (a number id becomes a string, a 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,10 +385,10 @@ class Evaluation:
         for compiled in self._compiled:
             if compiled.first_keys is None:
                 continue  # an empty source: nothing was lost
-            missing = sorted(compiled.pending)
-            for name in missing:
-                self.errors.append(self._missing_field(compiled, name))
-            lost = self._all_null(compiled, set(missing))
+            missing = [self._missing_field(compiled, name) for name in compiled.pending]
+            self.errors += sorted(missing, key=lambda e: (e.span.line, e.span.column)
+                                  if e.span else (0, 0))
+            lost = self._all_null(compiled, compiled.pending)
             if lost is not None:
                 self.errors.append(lost)
         self._compiled.clear()
@@ -405,7 +405,7 @@ class Evaluation:
             f"{more}); fix the name, or write `@.{name}` to read a field that may be absent "
             "from every record", None, expression=getattr(expr, "text", None), span=span)
 
-    def _all_null(self, compiled: _Compiled, missing: set[str]) -> DataError | None:
+    def _all_null(self, compiled: _Compiled, missing: Set[str]) -> DataError | None:
         rule = compiled.rule
         if compiled.produced == 0 and compiled.null_rows:
             key, what = compiled.identifier, f"so the rule defines no {rule.section}"

@@ -152,7 +152,8 @@ def shape_problem(selected: Any, records: str | None) -> str | None:
     if not isinstance(selected, dict):
         return (f"{describe(selected)}, not an object or a list of objects; point `records:` "
                 "at the list of records")
-    if not selected or any(not isinstance(v, dict | list) for v in selected.values()):
+    if not selected or any(not isinstance(v, dict | list | None) for v in selected.values()) \
+            or all(v is None for v in selected.values()):
         return None  # an object with scalar fields: one record
     lists = [k for k, v in selected.items() if isinstance(v, list) and v
              and all(isinstance(x, dict) for x in v)]
@@ -164,9 +165,9 @@ def shape_problem(selected: Any, records: str | None) -> str | None:
                 f"`records: \"[{base}]\"` if it really is one record")
     hint = (f"e.g. `records: {_join(records, _quoted(lists[0]))}`" if lists
             else "point `records:` at the list of records")
-    return (f"an object whose values are all objects or lists ({_first_keys(selected)}): it "
-            f"holds records rather than being one; {hint}, or `records: \"[{base}]\"` if it "
-            "really is one record")
+    return (f"an object of objects and lists with no field of its own "
+            f"({_first_keys(selected)}): it holds records rather than being one; {hint}, or "
+            f"`records: \"[{base}]\"` if it really is one record")
 
 
 def _first_keys(value: dict[str, Any]) -> str:
