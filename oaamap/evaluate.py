@@ -267,14 +267,9 @@ class Evaluation:
         tags = [(k, str(render_constant(v, self.context))) for k, v in rule.tags.pairs]
         if props is _SKIP:
             return None
-        identifier = identifier_key(rule, self.template)
         if not TEMPLATES[self.template].sections[rule.section].single and \
-                values.get(identifier) is None:
+                values.get(identifier_key(rule, self.template)) is None:
             self._count_skip(rule)
-            self.warnings.append(Warning_(
-                f"{rule.label}: `{identifier}` is empty, so this static rule defines no "
-                f"{rule.section} entry", span=rule.field_spans.get(identifier) or rule.span,
-                changes_payload=True))
             return None
         return RuleRow(rule, values, props, tags, None)
 

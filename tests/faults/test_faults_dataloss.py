@@ -307,6 +307,47 @@ def test_quiet_keeps_the_warnings_that_changed_the_payload(tmp_path: Path) -> No
                           f"{data}:2) but `other@x.test` here; the first value is kept\n")
 
 
+BAD_BOOL = APP + D("""\
+    users:
+      - {from: people, id: id, name: name, is_active: "to_bool(active)"}
+    """)
+NOTHING_GRANTED = APP + D("""\
+    users:
+      - {from: people, id: id, name: name}
+    permissions:
+      - {name: read, canonical: [DataRead]}
+    grants:
+      - {from: people, user: id, permission: "'read'", apply_to_application: "`false`"}
+    """)
+QUIET_CASES = {
+    "skipped-row-under-skip": (BAD_BOOL, "id,name,active\nu1,ann,yes\nu2,bob,maybe\n",
+                               ("--on-data-error", "skip"),
+                               "people.csv:3: warning: row skipped: `is_active`: to_bool"),
+    "skipped-rows-under-warn": (BAD_BOOL, "id,name,active\nu1,ann,yes\nu2,bob,maybe\n",
+                                ("--on-data-error", "warn"),
+                                "warning: 1 row with data errors was skipped"),
+    "grant-that-grants-nothing": (NOTHING_GRANTED, "id,name\nu1,ann\n", (),
+                                  "people.csv:2: warning: grant applies to neither the "
+                                  "application nor any resource; it grants nothing"),
+    "conflicts-beyond-the-first-20": (
+        CONFLICT, "id,name,email\n" + "".join(f"u1,ann,a{i}@x.test\n" for i in range(23)),
+        ("-v",),
+        "warning: 2 more conflicting values (the first value of each entity was kept)"),
+}
+
+
+@pytest.mark.parametrize(("mapping", "csv", "flags", "shown"), QUIET_CASES.values(),
+                         ids=QUIET_CASES.keys())
+def test_quiet_never_hides_a_payload_change(tmp_path: Path, mapping: str, csv: str,
+                                            flags: tuple[str, ...], shown: str) -> None:
+    """-q: rows skipped, a grant dropped, conflicts counted past the cap are still printed."""
+    path = write_case(tmp_path, mapping, {"data/people.csv": csv})
+    result = run_cli("compile", str(path), "-q", "-o", str(tmp_path / "p.json"), *flags)
+    assert result.code == 0, result.err
+    assert shown in result.err
+    assert "oaamap: read" not in result.err  # the summary line stays hidden
+
+
 def test_run_with_warnings_as_errors_pushes_nothing(tmp_path: Path, emulator: EmulatorHandle,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """`run --warnings-as-errors` with a warning: exit 4 and not one request reaches Veza."""
