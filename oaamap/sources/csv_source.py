@@ -105,6 +105,7 @@ class CsvSource:
         except csv.Error as e:
             raise self._error(origin.ref(line + 1), _malformed(e, line + 1, reader.line_num)) \
                 from e
+
     def _check_header(self, header: list[str], origin: Origin) -> None:
         seen: set[str] = set()
         for column in header:
@@ -121,8 +122,9 @@ def _malformed(error: csv.Error, start: int, end: int) -> str:
     """What a csv module error means for the user, and how to fix the file."""
     text = str(error)
     if text == "unexpected end of data":
-        return (f"the quote that opens a cell on line {start} is never closed: it swallows the "
-                f"file to its end (line {end}); close it, or double a quote inside a quoted cell")
+        return (f"a quoted cell of the row starting on line {start} is never closed: it swallows "
+                f"the file to its end (line {end}); close it, or double a quote inside a quoted "
+                "cell")
     if text.startswith("field larger than field limit"):
         return (f"a cell starting on line {start} is longer than {csv.field_size_limit():,} "
                 f"characters (read up to line {end}): most likely a quote that is never closed "

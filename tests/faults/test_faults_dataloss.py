@@ -379,8 +379,8 @@ BIG = "x" * 140_000
 CSV_CASES = {
     "unclosed-quote-swallows-the-file": Case(ID_NULL, {
         "data/people.csv": 'id,name\nu1,ann\nu2,"bob\nu3,cid\nu4,dan\n'}, 4, (
-        "{data}/people.csv:3: error: source `people`: the quote that opens a cell on line 3 is "
-        "never closed: it swallows the file to its end (line 5)",)),
+        "{data}/people.csv:3: error: source `people`: a quoted cell of the row starting on line "
+        "3 is never closed: it swallows the file to its end (line 5)",)),
     "unclosed-quote-beyond-the-field-limit": Case(ID_NULL, {
         "data/people.csv": f'id,name\nu1,ann\nu2,"bob\n{BIG}\nu4,dan\n'}, 4, (
         "{data}/people.csv:3: error: source `people`: a cell starting on line 3 is longer than "
@@ -445,6 +445,16 @@ JSON_CASES = {
         "data/people.jsonl": '{"id": "u1", "name": "ann"}\n{"id": "u2", "name": "bob", '
                              '"limits": {"max": -Infinity}}\n'}, 4, (
         "{data}/people.jsonl:2: error: source `people`: `-Infinity` at `limits.max`",)),
+    "invalid-utf8-in-json-lines": Case(
+        JSON_APP.replace("people.json", "people.jsonl") + JSON_USERS, {
+            "data/people.jsonl": b'{"id": "u1", "name": "ann"}\n' * 5000
+            + b'{"id": "u2", "name": "b\xc3\x28ob"}\n'}, 4, (
+            "{data}/people.jsonl:5001: error: source `people`: cannot decode the line as "
+            "utf-8-sig at byte 24 (invalid continuation byte)",)),
+    "invalid-utf8-in-a-document": Case(JSON_APP + JSON_USERS, {
+        "data/people.json": b'[{"id": "u1",\n "name": "\xffann"}]'}, 4, (
+            "{data}/people.json:2: error: source `people`: cannot decode the line as utf-8-sig "
+            "at byte 11 (invalid start byte)",)),
     "overflowing-number": Case(JSON_APP + JSON_USERS, {
         "data/people.json": '[{"id": "u1", "name": "ann", "quota": [1, 1e999]}]'}, 4, (
         "{data}/people.json[#0]: error: source `people`: `Infinity` at `quota[1]`",)),
