@@ -403,17 +403,18 @@ class Evaluation:
     def _all_null(self, compiled: _Compiled, missing: Set[str]) -> DataError | None:
         rule = compiled.rule
         if compiled.produced == 0 and compiled.null_rows:
-            key, what = compiled.identifier, f"so the rule defines no {rule.section}"
+            key, rows = compiled.identifier, compiled.null_rows
+            what = f"so the rule defines no {rule.section}"
         elif compiled.fallback_key and compiled.produced > 0 and \
                 compiled.fallbacks >= compiled.produced:
-            key, what = compiled.fallback_key, ("so every one would be identified by its name "
-                                                "(`identity` falls back to `name` only per row)")
+            key, rows = compiled.fallback_key, compiled.fallbacks
+            what = ("so every one would be identified by its name (`identity` falls back to "
+                    "`name` only per row)")
         else:
             return None
         expr = rule.fields.get(key)
         if missing & getattr(expr, "root_fields", frozenset()):
             return None  # the missing field is the cause, and is reported
-        rows = max(compiled.null_rows, compiled.fallbacks)
         return DataError(
             f"{rule.label}: `{key}` is null in every row of source `{rule.source}` ({rows:,} "
             f"row{'s' if rows != 1 else ''}), {what}", None,
