@@ -66,7 +66,8 @@ def open_text(source: str, path_text: str, encoding: str, forbid_nul: bool = Fal
 
     Relative paths were already resolved by the planner against the mapping file's folder; the
     shown path is relative to the working directory when possible, for short error locations.
-    With `forbid_nul`, reading raises `NulByte` at the first NUL byte (see `locate_offset`).
+    With `forbid_nul`, reading raises `NulByte` at the first NUL byte (see `locate_offset`),
+    unless the encoding itself writes NUL bytes (UTF-16, UTF-32).
 
     Raises:
         SourceError: the file is missing, unreadable, or the encoding is unknown.
@@ -77,6 +78,8 @@ def open_text(source: str, path_text: str, encoding: str, forbid_nul: bool = Fal
         codecs.lookup(encoding)
     except LookupError as e:
         raise SourceError(source, f"unknown encoding `{encoding}`", location=shown) from e
+    # In UTF-16/32 a NUL byte is part of every ASCII character: only the text can be checked.
+    forbid_nul = forbid_nul and b"\0" not in "a\n".encode(encoding)
     try:
         if forbid_nul:
             handle = io.TextIOWrapper(_NulGuard(open(path, "rb", buffering=0)),  # noqa: SIM115

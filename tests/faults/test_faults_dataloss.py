@@ -12,7 +12,7 @@ import json
 import sqlite3
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,6 @@ class Case:
     code: int
     located: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _write(folder: Path, case: Case) -> Path:
@@ -405,6 +404,16 @@ def test_malformed_csv_is_a_located_data_error(tmp_path: Path, case: Case) -> No
     """Malformed CSV never becomes fewer or merged rows: exit 4 at `file:line`, no payload."""
     result, mapping, out = compile_to_file(tmp_path, case)
     assert_failed_cleanly(result, case, mapping, out)
+
+
+def test_a_declared_utf16_file_is_not_taken_for_nul_bytes(tmp_path: Path) -> None:
+    """Control: UTF-16 writes a NUL byte in every ASCII character; declared, it is read."""
+    mapping = ID_NULL.replace("people: {csv: data/people.csv}",
+                              "people: {csv: data/people.csv, encoding: utf-16}")
+    case = Case(mapping, {"data/people.csv": "id,name\nu1,ann\n".encode("utf-16")}, 0)
+    result, _, out = compile_to_file(tmp_path, case)
+    assert result.code == 0, result.err
+    assert json.loads(out.read_text())["applications"][0]["local_users"][0]["name"] == "ann"
 
 
 # -- JSON shapes and non-finite numbers -----------------------------------------------------
