@@ -9,6 +9,7 @@ control cases pin what must keep working (a field null in some rows, an empty so
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import textwrap
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from helpers import CliResult, run_cli, write_case
 from http_server import LocalServer, Reply, Req
 from veza_helpers import KEY
@@ -510,6 +512,40 @@ def test_sql_infinity_is_a_data_error(tmp_path: Path, query: str, row: int, colu
     result, path, out = compile_to_file(tmp_path, case)
     assert_failed_cleanly(result, case, path, out)
     assert "cannot be represented in JSON" in result.err
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> str:
+    """The test PostgreSQL server (as tests/sources finds it), or a skip naming why."""
+    url = os.environ.get("OAAMAP_TEST_POSTGRES_URL",
+                         "postgresql+psycopg://oaamap:oaamap@127.0.0.1:5432/oaamap_test")
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as e:  # any failure to connect means: no server here
+        pytest.skip(f"no PostgreSQL server reachable: {type(e).__name__}")
+    return url
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("'NaN'::float8", "nan"), ("'-Infinity'::float8", "-inf"), ("'NaN'::numeric", "NaN"),
+], ids=["float8-nan", "float8-minus-infinity", "numeric-nan"])
+def test_postgres_nan_is_a_data_error(tmp_path: Path, postgres_url: str, value: str,
+                                      shown: str) -> None:
+    """PostgreSQL returns NaN/Infinity for float8 and numeric: exit 4 at `source:row`."""
+    query = f"SELECT 'u1' AS id, 'ann' AS name, 1.5::float8 AS score UNION ALL " \
+            f"SELECT 'u2', 'bob', {value}::float8" if "float8" in value else \
+            f"SELECT 'u1' AS id, 'ann' AS name, {value} AS score"
+    mapping = APP.replace("people: {csv: data/people.csv}",
+                          f"people: {{sql: {{url: '{postgres_url}', query: \"{query}\"}}}}") + \
+        JSON_USERS
+    row = 2 if "float8" in value else 1
+    case = Case(mapping, {}, 4, (f"people:{row}: error: source `people`: column `score`: the "
+                                 f"value `{shown}` cannot be represented in JSON",))
+    result, path, out = compile_to_file(tmp_path, case)
+    assert_failed_cleanly(result, case, path, out)
 
 
 @pytest.fixture
