@@ -103,13 +103,19 @@ class Builder:
             if not section.single and name not in ("grants", "app_assignments"):
                 self.drafts[name] = {}
 
-    def add_all(self, rows: Iterable[RuleRow]) -> None:
-        """Merge every row of one rule (the stage-5 stream): the handler is chosen once."""
+    def add_all(self, rows: Iterable[RuleRow]) -> int:
+        """Merge every row of one rule (the stage-5 stream): the handler is chosen once.
+
+        Returns:
+            the number of rows merged (the evaluation checks that a rule produced any).
+        """
         handle = None
-        for row in rows:
+        count = 0
+        for count, row in enumerate(rows, 1):  # noqa: B007  (the count is the result)
             if handle is None:
                 handle = self._handler(row)
             handle(row)
+        return count
 
     def add(self, row: RuleRow) -> None:
         """Merge one row into the entity it identifies (or record its grant)."""
@@ -193,7 +199,7 @@ class Builder:
         if self.strict:
             self.errors.append(DataError(message, row.ref))
         elif self.conflicts <= MAX_CONFLICT_WARNINGS:
-            self.warnings.append(Warning_(message, ref=row.ref))
+            self.warnings.append(Warning_(message, ref=row.ref, changes_payload=True))
 
     def _scope(self, section: str, draft: _Draft) -> str:
         if section == "resources":
@@ -251,7 +257,7 @@ class Builder:
         if not resources and apply is False:
             self.warnings.append(Warning_(
                 "grant applies to neither the application nor any resource; it grants nothing",
-                ref=row.ref))
+                ref=row.ref, changes_payload=True))
             return
         if what == "role":
             if row.properties:
@@ -313,6 +319,11 @@ class Builder:
 
     def finish(self, records: Mapping[str, int], skipped: int) -> EntitySet:
         """Freeze the drafts into the EntitySet (ids, resource keys, grants order, types)."""
+        hidden = self.conflicts - MAX_CONFLICT_WARNINGS
+        if hidden > 0 and not self.strict:
+            self.warnings.append(Warning_(
+                f"{hidden} more conflicting value{'s' if hidden != 1 else ''} (the first value "
+                "of each entity was kept)", changes_payload=True))
         self._attach_assignments()
         self._link_access_creds()
         sections = {name: tuple(self._entity(name, d) for d in drafts.values())

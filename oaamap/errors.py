@@ -30,6 +30,7 @@ __all__ = [
     "SourceError",
     "Span",
     "Warning_",
+    "WarningsAsErrors",
     "excerpt",
     "mask_secrets",
     "sanitize_url",
@@ -260,8 +261,10 @@ class DataError(OaamapError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"{self.ref}: " if self.ref is not None else ""
-        return f"{where}error: {self.message}"
+        # Without a row (a finding about the whole source), the rule's place locates it.
+        where = self.ref if self.ref is not None else self.span
+        return f"{where}: error: {self.message}" if where is not None else \
+            f"error: {self.message}"
 
     def render(self) -> str:
         """The error line, the rule that failed and an excerpt of the record."""
@@ -370,15 +373,52 @@ class PushError(OaamapError):
 
 @dataclass(frozen=True, slots=True)
 class Warning_:
-    """A non-fatal finding, with the place it concerns (a Span, a RowRef, or neither)."""
+    """A non-fatal finding, with the place it concerns (a Span, a RowRef, or neither).
+
+    `changes_payload` marks a finding that made the payload differ from what the data says (rows
+    skipped, a conflicting value resolved, a grant or an entity dropped): `-q` still shows it.
+    """
 
     message: str
     span: Span | None = None
     ref: RowRef | None = None
+    changes_payload: bool = False
 
     def __str__(self) -> str:
+        return self.render("warning")
+
+    def render(self, severity: str = "warning") -> str:
+        """`file:line:col: warning: message` (or `error:` when warnings are treated as errors)."""
         where = self.span or self.ref
-        return f"{where}: warning: {self.message}" if where else f"warning: {self.message}"
+        return f"{where}: {severity}: {self.message}" if where else f"{severity}: {self.message}"
+
+
+class WarningsAsErrors(OaamapError):
+    """A run with warnings under `--warnings-as-errors` (or `--strict`): each shown as an error."""
+
+    exit_code = 4
+
+    def __init__(self, findings: Sequence[Warning_], max_shown: int = 20) -> None:
+        self.findings = list(findings)
+        self.max_shown = max_shown
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        """`oaamap: N warnings treated as errors; nothing was written or pushed`."""
+        n = len(self.findings)
+        return (f"oaamap: {n} warning{'s' if n != 1 else ''} treated as error"
+                f"{'s' if n != 1 else ''} (--warnings-as-errors or --strict); nothing was "
+                "written or pushed")
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def render(self) -> str:
+        """Each warning rendered as an error, capped, then the summary."""
+        shown = [w.render("error") for w in self.findings[: self.max_shown]]
+        if len(self.findings) > self.max_shown:
+            shown.append(f"... and {len(self.findings) - self.max_shown} more")
+        return "\n".join([*shown, self.summary()])
 
 
 @dataclass

@@ -7,13 +7,13 @@ Values are normalised to the field's kind here (a number id becomes a string, a 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 import jmespath.exceptions
 
-from .errors import DataError, RowRef, Warning_
+from .errors import DataError, RowRef, Span, Warning_
 from .expressions import _FALSE, _TRUE, FunctionError, _is_false, _text, to_rfc3339
 from .language import IDP_PROVIDER_TYPES, TEMPLATES, FieldSpec
 from .model import Rule, RuleRow
@@ -24,6 +24,7 @@ from .templating import Template
 __all__ = ["Evaluation", "identifier_key"]
 
 _SKIP = object()
+_KEYS_SHOWN = 30
 
 
 class ValueProblem(ValueError):
@@ -207,7 +208,12 @@ def render_constant(value: Any, context: Mapping[str, Any]) -> Any:
 
 @dataclass
 class _Compiled:
-    """A rule prepared for the hot loop: (key, evaluate, normalise, required) per field."""
+    """A rule prepared for the hot loop: (key, evaluate, normalise, required) per field.
+
+    Also what the run learnt about the rule, checked by `Evaluation.finish`: the fields no record
+    had yet (`pending`), the keys records had, the rows it produced, the rows skipped for a null
+    identifier, and (IdP users and groups) the rows whose `identity` fell back to the name.
+    """
 
     rule: Rule
     fields: list[tuple[str, Callable[[Any], Any], Callable[[Any, FieldSpec], Any], FieldSpec,
@@ -216,6 +222,11 @@ class _Compiled:
     pending: set[str] = field(default_factory=set)
     first_keys: tuple[str, ...] | None = None
     fast: RowFunction | None = None
+    fallback_key: str | None = None
+    seen_keys: dict[str, None] = field(default_factory=dict)
+    produced: int = -1
+    null_rows: int = 0
+    fallbacks: int = 0
 
 
 @dataclass
@@ -334,31 +345,80 @@ class Evaluation:
             pending |= rule.each[1].root_fields
             pending.discard(rule.each[0])
         identifier = identifier_key(rule, self.template)
+        fallback = _fallback_key(rule, self.template)
         fast = generate_row_function(
             rule.fields, specs, {k: NORMALIZERS[specs[k].kind] for k in rule.fields}, identifier,
             self._one_of(rule),
             lambda values, data, record: self._finish_row(rule, values, record, data),
             None if rule.properties or rule.tags.pairs or rule.tags.expression is not None
-            else lambda values, record: RuleRow(rule, values, {}, [], record))
-        return _Compiled(rule, fields, identifier, pending, fast=fast)
+            else lambda values, record: RuleRow(rule, values, {}, [], record),
+            defer=(fallback,) if fallback else ())
+        return _Compiled(rule, fields, identifier, pending, fast=fast, fallback_key=fallback)
 
     def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
+        # Runs only while some field read by the rule has not been seen in any record yet.
         if compiled.first_keys is None:
             compiled.first_keys = tuple(data)
+        if len(compiled.seen_keys) < _KEYS_SHOWN:
+            compiled.seen_keys.update(dict.fromkeys(data))
         compiled.pending = {f for f in compiled.pending if f not in data}
 
+    def produced(self, rule: Rule, rows: int) -> None:
+        """Record how many rows a derived rule produced (its rows were consumed by the builder)."""
+        for compiled in reversed(self._compiled):
+            if compiled.rule is rule:
+                compiled.produced = rows
+                return
+
     def finish(self) -> None:
-        """Warn about fields that no record of a rule's source had (the expression is dead)."""
+        """Fail the run for rules that silently lost every row or read a field no record has.
+
+        For each derived rule whose source had records: a field no record had (the expression is
+        always null), an identifier null in every row (the rule defines nothing), or an IdP
+        `identity` null in every row (every identity would fall back to the name) is a data error.
+        """
         for compiled in self._compiled:
-            rule = compiled.rule
             if compiled.first_keys is None:
-                continue
-            for name in sorted(compiled.pending):
-                self.warnings.append(Warning_(
-                    f"{rule.label}: no record of source `{rule.source}` has a field `{name}`, "
-                    "so every expression reading it is null (fields: "
-                    f"{', '.join(compiled.first_keys[:30])})", span=_span_reading(rule, name)))
+                continue  # an empty source: nothing was lost
+            missing = [self._missing_field(compiled, name) for name in compiled.pending]
+            self.errors += sorted(missing, key=lambda e: (e.span.line, e.span.column)
+                                  if e.span else (0, 0))
+            lost = self._all_null(compiled, compiled.pending)
+            if lost is not None:
+                self.errors.append(lost)
         self._compiled.clear()
+
+    def _missing_field(self, compiled: _Compiled, name: str) -> DataError:
+        rule = compiled.rule
+        key, expr, span = _expression_reading(rule, name)
+        fields = list(compiled.seen_keys or dict.fromkeys(compiled.first_keys or ()))
+        shown = ", ".join(f"`{f}`" for f in fields[:_KEYS_SHOWN])
+        more = ", ..." if len(fields) >= _KEYS_SHOWN else ""
+        return DataError(
+            f"{rule.label}: no record of source `{rule.source}` has a field `{name}`, so "
+            f"`{key}` would be null in every row (the records have: {shown or 'no fields'}"
+            f"{more}); fix the name, or write `@.{name}` to read a field that may be absent "
+            "from every record", None, expression=getattr(expr, "text", None), span=span)
+
+    def _all_null(self, compiled: _Compiled, missing: Set[str]) -> DataError | None:
+        rule = compiled.rule
+        if compiled.produced == 0 and compiled.null_rows:
+            key, rows = compiled.identifier, compiled.null_rows
+            what = f"so the rule defines no {rule.section}"
+        elif compiled.fallback_key and compiled.produced > 0 and \
+                compiled.fallbacks >= compiled.produced:
+            key, rows = compiled.fallback_key, compiled.fallbacks
+            what = ("so every one would be identified by its name (`identity` falls back to "
+                    "`name` only per row)")
+        else:
+            return None
+        expr = rule.fields.get(key)
+        if missing & getattr(expr, "root_fields", frozenset()):
+            return None  # the missing field is the cause, and is reported
+        return DataError(
+            f"{rule.label}: `{key}` is null in every row of source `{rule.source}` ({rows:,} "
+            f"row{'s' if rows != 1 else ''}), {what}", None,
+            expression=getattr(expr, "text", None), span=rule.field_spans.get(key) or rule.span)
 
     def _row(self, compiled: _Compiled, record: Record, data: dict[str, Any]) -> RuleRow | None:
         values: dict[str, Any] = {}
@@ -381,7 +441,11 @@ class Evaluation:
                 if value is None:
                     if key == compiled.identifier:
                         self._count_skip(compiled.rule)
+                        compiled.null_rows += 1
                         return None
+                    if key == compiled.fallback_key:
+                        compiled.fallbacks += 1
+                        continue
                     if spec.required:
                         self._required_null(compiled.rule, key, record, data)
                         return None
@@ -482,15 +546,32 @@ class Evaluation:
             if len(self.errors) < self.max_errors:
                 self.errors.append(error)
         elif self.policy == "skip":
-            self.warnings.append(Warning_(f"row skipped: {message}", ref=ref))
+            self.warnings.append(Warning_(f"row skipped: {message}", ref=ref,
+                                          changes_payload=True))
 
 
-def _span_reading(rule: Rule, name: str) -> Any:
-    candidates = [*rule.fields.items(), *((p.name, p.value) for p in rule.properties)]
-    for key, expr in candidates:
+def _fallback_key(rule: Rule, template: str) -> str | None:
+    """The field whose null value falls back to another per row (an IdP identity to its name)."""
+    if template == "identity_provider" and rule.section in ("users", "groups") and \
+            "identity" in rule.fields:
+        return "identity"
+    return None
+
+
+def _expression_reading(rule: Rule, name: str) -> tuple[str, Any, Span | None]:
+    """The first key of `rule` whose expression reads the record field `name`, it and its span."""
+    spans = rule.field_spans
+    candidates = [*((k, e, spans.get(k)) for k, e in rule.fields.items()),
+                  *((f"properties.{p.name}", p.value, p.span) for p in rule.properties),
+                  *((f"tags.{k}", e, spans.get("tags")) for k, e in rule.tags.pairs),
+                  ("tags", rule.tags.expression, spans.get("tags")),
+                  ("where", rule.where, spans.get("where"))]
+    if rule.each is not None:
+        candidates.append(("each", rule.each[1], spans.get("each")))
+    for key, expr, span in candidates:
         if name in getattr(expr, "root_fields", ()):
-            return rule.field_spans.get(key) or rule.span
-    return rule.span
+            return key, expr, span or rule.span
+    return rule.section, None, rule.span
 
 
 def _tag_list(value: Any) -> list[tuple[str, str]]:

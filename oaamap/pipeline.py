@@ -17,12 +17,14 @@ from typing import IO, Any, TextIO
 from .build import Builder
 from .check import SchemaCheck, check_entities
 from .errors import (
+    DataError,
     DataErrors,
     MappingError,
     MappingErrors,
     OaamapError,
     PayloadErrors,
     Warning_,
+    WarningsAsErrors,
 )
 from .evaluate import Evaluation
 from .loader import load
@@ -48,13 +50,16 @@ class CompileOptions:
     Attributes:
         on_data_error: `fail` (default: every data error is collected and the run fails),
             `skip` (the row is skipped with a warning) or `warn` (skipped and counted).
-        strict: a conflicting value for one entity is an error, not a warning.
+        strict: a conflicting value for one entity is an error, not a warning; implies
+            `warnings_as_errors`.
+        warnings_as_errors: a run with any warning fails (`WarningsAsErrors`, exit 4).
         progress: called with (source, records read so far) every 10,000 records.
         source_options: passed to sources (e.g. `http_concurrency`).
     """
 
     on_data_error: str = "fail"
     strict: bool = False
+    warnings_as_errors: bool = False
     progress: ProgressHook | None = None
     source_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -153,6 +158,7 @@ class _Records:
             for parent in planned.depends_on:
                 self.uses[parent] = self.uses.get(parent, 0) + 2
         self.indexes: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self.errors: list[DataError] = []
 
     def of(self, name: str) -> Iterator[Record] | list[Record]:
         """The records of a source: a stream for its only consumer, else the kept list."""
@@ -189,11 +195,11 @@ class _Records:
                 if value is not None:
                     table.setdefault(str(value).lower(), []).append(record.data)
             if records and not any(key_field in r.data for r in records):
-                fields = ", ".join(list(records[0].data)[:30])
-                self.ctx.warnings.append(Warning_(
+                fields = ", ".join(f"`{f}`" for f in list(records[0].data)[:30])
+                self.errors.append(DataError(
                     f"lookup('{source}', '{key_field}', ...): no record of source `{source}` "
-                    f"has a field `{key_field}`, so every lookup is null (fields: {fields})",
-                    span=self.mapping.lookups.get(key)))
+                    f"has a field `{key_field}`, so every lookup would be null (the records "
+                    f"have: {fields})", span=self.mapping.lookups.get(key)))
             self.indexes[key] = table
         return self.indexes[key]
 
@@ -207,7 +213,8 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
         builder.add(header)
     for rule in mapping.rules:
         if rule.derived:
-            builder.add_all(evaluation.rows(rule, records.of(str(rule.source))))
+            produced = builder.add_all(evaluation.rows(rule, records.of(str(rule.source))))
+            evaluation.produced(rule, produced)
         else:
             row = evaluation.static_row(rule)
             if row is not None:
@@ -218,8 +225,8 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
     evaluation.finish()
     entities = builder.finish(records.counts,
                               sum(evaluation.skipped.values()) + evaluation.rejected)
-    if evaluation.errors or builder.errors:
-        raise DataErrors([*evaluation.errors, *builder.errors])
+    if evaluation.errors or builder.errors or records.errors:
+        raise DataErrors([*records.errors, *evaluation.errors, *builder.errors])
     evaluation.warnings.extend(builder.warnings)
     return entities
 
@@ -242,11 +249,15 @@ def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None
     options = options or CompileOptions()
     mapping, warnings = plan_mapping(path, variables)
     try:
-        return _compile_planned(mapping, warnings, options)
+        result = _compile_planned(mapping, warnings, options)
     except OaamapError as e:
         # The warnings often explain the failure (a misspelt field is always null): keep them.
         e.warnings = [*warnings, *getattr(e, "warnings", [])]
         raise
+    if result.warnings and (options.warnings_as_errors or options.strict):
+        result.spool.close()
+        raise WarningsAsErrors(result.warnings)
+    return result
 
 
 @dataclass(frozen=True)
@@ -376,5 +387,5 @@ def _summary_warnings(evaluation: Evaluation) -> list[Warning_]:
     if evaluation.policy == "warn" and evaluation.rejected:
         n = evaluation.rejected
         out.append(Warning_(f"{n} row{'s' if n != 1 else ''} with data errors "
-                            f"{'were' if n != 1 else 'was'} skipped"))
+                            f"{'were' if n != 1 else 'was'} skipped", changes_payload=True))
     return out

@@ -114,6 +114,7 @@ def generate_row_function(
     normalisers: Mapping[str, Callable[[Any, FieldSpec], Any]], identifier: str,
     one_of: tuple[tuple[str, ...], ...], finish: Callable[[dict[str, Any], Any, Any], Any],
     make_row: Callable[[dict[str, Any], Any], Any] | None = None,
+    defer: tuple[str, ...] = (),
 ) -> RowFunction:
     """The fast row function of a rule: `(data, record) -> RuleRow | None | FALLBACK`.
 
@@ -125,11 +126,13 @@ def generate_row_function(
         finish: completes a row from its values (properties, tags, the RuleRow).
         make_row: for a rule without properties or tags, builds the RuleRow from the values and
             the record directly (skipping `finish`).
+        defer: fields whose null value is left to the generic path too (it counts them: an IdP
+            identity falling back to the name).
     """
     writer = _Writer()
     body = ["try:", "    values = {}"]
     for key, expr in fields.items():
-        must_have = key == identifier or specs[key].required
+        must_have = key == identifier or key in defer or specs[key].required
         block = _field_block(writer, key, expr, specs[key], normalisers[key], must_have)
         body += ["    " + line for line in block]
     body += ["except Exception:", "    return FALLBACK"]

@@ -174,12 +174,15 @@ def test_skip_policy_keeps_going(tmp_path: Path) -> None:
     assert "row skipped" in str(result.warnings[0])
 
 
-def test_unknown_field_warning(tmp_path: Path) -> None:
-    """A field no record has is a warning naming the available fields."""
-    result = compile_app(tmp_path, "users:\n  - {from: rows, name: u, email: mail}\n",
-                         "u,email\nann,a@x\n")
-    assert any("no record of source `rows` has a field `mail`" in str(w) and "fields: u, email"
-               in str(w) for w in result.warnings)
+def test_unknown_field_is_an_error(tmp_path: Path) -> None:
+    """A field no record has is a data error naming the available fields (issue 7: it was a
+    warning, and the field was silently never sent)."""
+    with pytest.raises(DataErrors) as info:
+        compile_app(tmp_path, "users:\n  - {from: rows, name: u, email: mail}\n",
+                    "u,email\nann,a@x\n")
+    text = info.value.render()
+    assert "no record of source `rows` has a field `mail`" in text
+    assert "the records have: `u`, `email`" in text
 
 
 def test_each_and_where(tmp_path: Path) -> None:
@@ -253,12 +256,15 @@ def test_constant_lists_are_not_shared_between_entities(tmp_path: Path) -> None:
     assert [u["groups"] for u in users] == [["all", "extra"], ["all"]]
 
 
-def test_lookup_of_a_field_no_record_has_warns_at_the_expression(tmp_path: Path) -> None:
-    """A misspelt lookup key field makes every lookup null: a warning naming the mapping line."""
+def test_lookup_of_a_field_no_record_has_fails_at_the_expression(tmp_path: Path) -> None:
+    """A misspelt lookup key field makes every lookup null: a data error naming the mapping line
+    (issue 7: it was a warning)."""
     path = write_case(tmp_path, APP.replace("rows: {csv: rows.csv}",
                                             "rows: {csv: rows.csv}\n  d: {csv: d.csv}")
                       + "users:\n  - {from: rows, name: u, email: \"lookup('d', 'cdoe', u).m\"}\n",
                       {"rows.csv": "u\nann\n", "d.csv": "code,m\nann,a@x\n"})
-    warnings = [str(w) for w in compile_mapping(path).warnings]
-    assert f"{path}:10:34: warning: lookup('d', 'cdoe', ...): no record of source `d` has a " \
-        "field `cdoe`, so every lookup is null (fields: code, m)" in warnings
+    with pytest.raises(DataErrors) as info:
+        compile_mapping(path)
+    assert f"{path}:10:34: error: lookup('d', 'cdoe', ...): no record of source `d` has a " \
+        "field `cdoe`, so every lookup would be null (the records have: `code`, `m`)" in \
+        [str(e) for e in info.value.errors]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from oaamap.errors import ErrorCollector, SourceError
+from oaamap.errors import DataErrors, ErrorCollector, SourceError
 from oaamap.expressions import OaamapFunctions, compile_expression
 from oaamap.sources import SOURCE_KINDS, PlanContext, ReadContext
 
@@ -49,18 +49,33 @@ def test_csv_delimiter_encoding_null_values_and_jinja_path(tmp_path: Path) -> No
 @pytest.mark.parametrize(("content", "message"), [
     ("", "the file is empty: a header row is required"),
     ("id,id\n1,2\n", "the header repeats the column `id`"),
-    ("id,name\n1,a,extra\n", "row has 3 cells but the header has 2"),
-    (b"id\n\xff\xfe\n", "cannot decode the file as utf-8-sig"),
 ])
 def test_csv_errors_name_the_source_and_row(tmp_path: Path, content: str | bytes,
                                             message: str) -> None:
-    """Malformed files are SourceErrors naming the source, file and row."""
+    """Files without a usable header are SourceErrors naming the source, file and row."""
     path = tmp_path / "u.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(SourceError) as info:
         read(tmp_path, {"csv": "u.csv"})
     assert info.value.source == "src"
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("content", "line", "message"), [
+    ("id,name\n1,a,extra\n", 2, "row has 3 cells but the header has 2"),
+    (b"id\n\xff\xfe\n", 2, "cannot decode the line as utf-8-sig at byte 1"),
+])
+def test_malformed_csv_rows_are_data_errors(tmp_path: Path, content: str | bytes, line: int,
+                                            message: str) -> None:
+    """A malformed row is a data error naming the source and its line (issue 7: these were
+    source errors, and a decoding error named an offset in a read chunk)."""
+    path = tmp_path / "u.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataErrors) as info:
+        read(tmp_path, {"csv": "u.csv"})
+    error = info.value.errors[0]
+    assert (error.ref.source, error.ref.row) == ("src", line)
+    assert message in str(error)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -86,7 +101,7 @@ def test_json_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "config", "message"), [
     ("{nope", {}, "the file is not JSON"),
     ('{"a": 1}', {"records": "b"}, "`records: b` selects nothing (null)"),
-    ("[1, 2]", {}, "record is a int, not an object"),
+    ("[1, 2]", {}, "the document is a list of 2 numbers, not a list of objects"),
 ])
 def test_json_errors(tmp_path: Path, content: str, config: dict, message: str) -> None:
     """Malformed JSON documents are SourceErrors."""

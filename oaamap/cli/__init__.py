@@ -13,7 +13,14 @@ from enum import IntEnum
 from typing import TextIO
 
 from .. import __version__
-from ..errors import DataErrors, MappingError, MappingErrors, OaamapError, Warning_
+from ..errors import (
+    DataErrors,
+    MappingError,
+    MappingErrors,
+    OaamapError,
+    Warning_,
+    WarningsAsErrors,
+)
 from ..redact import mask_text, remember_environment, secret_scope
 
 __all__ = ["COMMANDS", "Command", "ExitStatus", "main", "register_command"]
@@ -59,7 +66,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="every warning on stderr, not just the first 20")
     parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print errors only (no summary, no warnings)")
+                        help="print errors only (no summary; only the warnings that changed "
+                        "the payload)")
     parser.add_argument("--traceback", action="store_true",
                         help="show the Python traceback of an unexpected error")
 
@@ -85,8 +93,14 @@ def _exit_code(error: OaamapError) -> int:
     return int(getattr(error, "exit_code", ExitStatus.ERROR))
 
 
-def print_warnings(warnings: Sequence[Warning_], verbose: int, limit: int = 20) -> None:
-    """Print warnings on stderr (the first `limit` unless verbose)."""
+def print_warnings(warnings: Sequence[Warning_], verbose: int, limit: int = 20,
+                   quiet: bool = False) -> None:
+    """Print warnings on stderr (the first `limit` unless verbose).
+
+    `quiet` hides them, except those that changed the payload: those are always shown.
+    """
+    if quiet:
+        warnings = [w for w in warnings if w.changes_payload]
     shown = warnings if verbose else warnings[:limit]
     for warning in shown:
         print(warning, file=sys.stderr)
@@ -97,10 +111,10 @@ def print_warnings(warnings: Sequence[Warning_], verbose: int, limit: int = 20) 
 
 def report_error(error: OaamapError, args: argparse.Namespace) -> int:
     """Print an expected error in full on stderr; return its exit code."""
-    if isinstance(error, MappingErrors | DataErrors):
+    if isinstance(error, MappingErrors | DataErrors | WarningsAsErrors):
         error.max_shown = getattr(args, "max_errors", error.max_shown) or error.max_shown
-    if not getattr(args, "quiet", False):
-        print_warnings(getattr(error, "warnings", []), getattr(args, "verbose", 0))
+    print_warnings(getattr(error, "warnings", []), getattr(args, "verbose", 0),
+                   quiet=getattr(args, "quiet", False))
     text = mask_text(error.render())
     if isinstance(error, MappingError) and error.span is None:
         text = f"oaamap: {text}"

@@ -51,7 +51,11 @@ def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a row that cannot become a valid entity: fail the run (default), "
                         "skip it with a warning, or skip it and count it")
     parser.add_argument("--strict", action="store_true",
-                        help="two rows giving one entity different values is an error")
+                        help="two rows giving one entity different values is an error, and so "
+                        "is every warning (implies --warnings-as-errors)")
+    parser.add_argument("--warnings-as-errors", action="store_true",
+                        help="fail the run (exit 4, nothing written or pushed) when it has any "
+                        "warning")
 
 
 def compile_options_from_args(args: argparse.Namespace) -> tuple[dict[str, str], CompileOptions]:
@@ -59,6 +63,7 @@ def compile_options_from_args(args: argparse.Namespace) -> tuple[dict[str, str],
     variables = dict(args.var)
     progress = _Progress() if sys.stderr.isatty() and not args.quiet else None
     return variables, CompileOptions(on_data_error=args.on_data_error, strict=args.strict,
+                                     warnings_as_errors=args.warnings_as_errors,
                                      progress=progress)
 
 
@@ -123,8 +128,8 @@ def _run_compile(args: argparse.Namespace) -> int:
         write_atomically(output, lambda out: result.write(out, indent=args.indent))
     else:
         result.write(sys.stdout, indent=args.indent)
+    print_warnings(result.warnings, args.verbose, quiet=args.quiet)
     if not args.quiet:
-        print_warnings(result.warnings, args.verbose)
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
     return ExitStatus.OK
 

@@ -393,8 +393,8 @@ def _run_run(args: argparse.Namespace) -> int:
     counts = payload_counts(result.template, result.payload)
     target = PushTarget(result.provider, result.data_source, result.template,
                         result.provider_icon)
+    print_warnings(result.warnings, args.verbose, quiet=args.quiet)
     if not args.quiet:
-        print_warnings(result.warnings, args.verbose)
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
     if args.save_json:
         _write_payload(args.save_json, payload_json)

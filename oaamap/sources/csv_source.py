@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Origin, SourceError, Span
+from ..errors import DataError, DataErrors, Origin, RowRef, SourceError, Span
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
-from .files import open_text, resolve
+from .files import NulByte, locate_decode_error, locate_offset, open_text, resolve
 
 OPTIONS = ("csv", "delimiter", "encoding", "null_values", "quotechar")
 
@@ -37,17 +37,39 @@ class CsvSource:
     def read(self, ctx: ReadContext) -> Iterator[Record]:
         """Yield one record per data row; the row number is the row's first physical line.
 
+        A row with fewer cells than the header gets null for the missing ones (as an exporter
+        that drops trailing empty cells writes them).
+
         Raises:
-            SourceError: the file is missing or unreadable, has no header, or a row has more
-                cells than the header.
+            SourceError: the file is missing or unreadable, or has no usable header.
+            DataErrors: the file is malformed at a line (a row with more cells than the header,
+                a quote never closed, text after a closing quote, a NUL byte, bytes the encoding
+                cannot decode): nothing of the file is trusted.
         """
         path = resolve(self.base_dir, self.path.render(ctx.render_context))
-        with open_text(self.name, str(path), self.encoding) as (handle, shown):
+        with open_text(self.name, str(path), self.encoding, forbid_nul=True) as (handle, shown):
             origin = Origin(self.name, shown, "line")
-            reader = csv.reader(handle, delimiter=self.delimiter, quotechar=self.quotechar)
-            yield from self._rows(reader, origin)
+            # strict: a quote never closed or text after a closing quote is an error, not a
+            # silently merged or altered cell.
+            reader = csv.reader(handle, delimiter=self.delimiter, quotechar=self.quotechar,
+                                strict=True)
+            try:
+                yield from self._rows(reader, origin)
+            except NulByte as e:
+                line, column = locate_offset(path, e.offset)
+                raise self._error(origin.ref(line), f"a NUL byte at column {column}: this is "
+                                  "not a text file (or not in its `encoding:`)") from None
+            except UnicodeDecodeError as e:
+                line, column, reason = locate_decode_error(path, self.encoding) or (0, 0, e.reason)
+                raise self._error(origin.ref(line), f"cannot decode the line as "
+                                  f"{self.encoding} at byte {column} ({reason}); set `encoding:` "
+                                  "on the source") from None
+
+    def _error(self, ref: RowRef, message: str) -> DataErrors:
+        return DataErrors([DataError(f"source `{self.name}`: {message}", ref)])
 
     def _rows(self, reader: Any, origin: Origin) -> Iterator[Record]:
+        line = 0  # the last physical line of the last complete row
         try:
             header = next(reader, None)
             if header is None:
@@ -64,9 +86,9 @@ class CsvSource:
                 if not cells:
                     continue
                 if len(cells) > width:
-                    raise SourceError(
-                        self.name, f"row has {len(cells)} cells but the header has {width}",
-                        location=origin.where, ref=origin.ref(start))
+                    raise self._error(origin.ref(start), f"row has {len(cells)} cells but the "
+                                      f"header has {width}; quote cells that contain "
+                                      f"`{self.delimiter}`")
                 if only_empty:
                     data = dict(zip(header, cells, strict=False))
                     if "" in cells:
@@ -78,11 +100,8 @@ class CsvSource:
                     data.update(dict.fromkeys(header[len(cells):]))
                 yield Record(data, origin, start)
         except csv.Error as e:
-            raise SourceError(self.name, f"malformed CSV: {e}", location=origin.where,
-                              ref=origin.ref(reader.line_num)) from e
-        except UnicodeDecodeError as e:
-            raise SourceError(self.name, f"cannot decode the file as {self.encoding}: {e}; "
-                              "set `encoding:` on the source", location=origin.where) from e
+            raise self._error(origin.ref(line + 1), _malformed(e, line + 1, reader.line_num)) \
+                from e
 
     def _check_header(self, header: list[str], origin: Origin) -> None:
         seen: set[str] = set()
@@ -94,6 +113,23 @@ class CsvSource:
                 raise SourceError(self.name, f"the header repeats the column `{column}`",
                                   location=origin.where, ref=origin.ref(1))
             seen.add(column)
+
+
+def _malformed(error: csv.Error, start: int, end: int) -> str:
+    """What a csv module error means for the user, and how to fix the file."""
+    text = str(error)
+    if text == "unexpected end of data":
+        return (f"a quoted cell of the row starting on line {start} is never closed: it swallows "
+                f"the file to its end (line {end}); close it, or double a quote inside a quoted "
+                "cell")
+    if text.startswith("field larger than field limit"):
+        return (f"a cell starting on line {start} is longer than {csv.field_size_limit():,} "
+                f"characters (read up to line {end}): most likely a quote that is never closed "
+                "swallows the lines after it")
+    if "expected after" in text:
+        return (f"text follows the closing quote of a quoted cell ({text}); quote the whole "
+                'cell and double each quote inside it, e.g. `"say ""hi"" now"`')
+    return f"malformed CSV: {text}"
 
 
 def plan_csv(name: str, config: Mapping[str, Any], ctx: PlanContext) -> CsvSource:

@@ -11,7 +11,8 @@ Values are converted to JSON-friendly ones, the same on every database:
   datetime  -> RFC 3339 in UTC: `2024-05-01T12:30:00Z` (a naive value is taken as UTC; an aware one
                is converted to UTC; fractional seconds are kept without trailing zeros)
   date      -> `2024-05-01`;  time -> `12:30:00`
-  Decimal   -> int when integral, else float (NaN or infinity is an error naming the row)
+  float     -> float (NaN or infinity is a data error naming the row and the column)
+  Decimal   -> int when integral, else float (NaN or infinity: the same data error)
   bytes     -> base64 text;  UUID -> text;  timedelta -> seconds (float)
   arrays / JSON -> lists and objects, converted element by element; anything else -> `str(value)`
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import math
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy.engine import URL, make_url
 
-from ..errors import Origin, SourceError, Span, sanitize_url
+from ..errors import DataError, DataErrors, Origin, SourceError, Span, sanitize_url
 from ..redact import mask_text, remember
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
@@ -40,7 +42,8 @@ from .checks import check_keys, expect_int, expect_mapping, expect_text
 __all__ = ["OPTIONS", "SqlSource", "json_value", "plan_sql"]
 
 OPTIONS = ("url", "query", "params", "batch_size")
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+# float is not plain: a float column may hold NaN or infinity, which JSON and Veza refuse.
+_PLAIN = frozenset({str, int, bool, type(None)})
 _CONNECT_TIMEOUT = 30
 
 
@@ -65,8 +68,9 @@ class SqlSource:
         """Yield one record per row, in the query's order.
 
         Raises:
-            SourceError: the database cannot be reached, the query fails, two columns share a
-                name, or a value cannot be represented in JSON.
+            SourceError: the database cannot be reached, the query fails, or two columns share
+                a name.
+            DataErrors: a value cannot be represented in JSON (NaN, infinity).
         """
         url = self._url(ctx.render_context)
         shown = _shown(url)
@@ -140,19 +144,29 @@ class SqlSource:
     def _record(self, keys: list[str], row: Any, origin: Origin, number: int) -> dict[str, Any]:
         if _PLAIN.issuperset(map(type, row)):
             return dict(zip(keys, row, strict=False))
-        try:
-            return {k: json_value(v) for k, v in zip(keys, row, strict=False)}
-        except ValueError as e:
-            raise SourceError(self.name, str(e), ref=origin.ref(number)) from e
+        out: dict[str, Any] = {}
+        for key, value in zip(keys, row, strict=False):
+            try:
+                out[key] = json_value(value)
+            except ValueError as e:
+                raise DataErrors([DataError(
+                    f"source `{self.name}`: column `{key}`: {e}; filter or convert it in the "
+                    "query (e.g. `CASE WHEN x = 'NaN' THEN NULL ELSE x END`)",
+                    origin.ref(number))]) from e
+        return out
 
 
 def json_value(value: Any) -> Any:
     """A database value as a JSON-friendly value (see the module docstring for the rules).
 
     Raises:
-        ValueError: a NaN or infinite decimal.
+        ValueError: a NaN or infinite float or decimal.
     """
     if type(value) in _PLAIN:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"the value `{value}` cannot be represented in JSON")
         return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:

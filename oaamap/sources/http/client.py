@@ -201,8 +201,10 @@ class HttpClient:
         Raises:
             SourceError: the body is not JSON (its start and content type are shown).
         """
+        from ..json_source import STRICT_JSON  # refuses NaN/Infinity, as JSON itself does
+
         try:
-            return json.loads(response.content)
+            return json.loads(response.content, **STRICT_JSON)
         except (ValueError, UnicodeDecodeError) as e:
             kind = response.headers.get("Content-Type", "no content type")
             raise SourceError(
