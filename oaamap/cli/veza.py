@@ -50,6 +50,7 @@ from ..veza.state import (
     default_state_dir,
     payload_counts,
     read_spool_meta,
+    state_url,
 )
 from . import Command, ExitStatus, register_command
 
@@ -240,14 +241,12 @@ def guarded_push(args: argparse.Namespace, client: VezaClient, target: PushTarge
         try:
             outcome = client.push_payload(target.provider, target.data_source, target.template,
                                           payload_json, icon=target.icon)
-        except PushInterrupted as e:
-            _keep_after(args, store, key, target, payload_json, counts, e.check.verdict, e)
-            raise
-        except PushLostError as e:
-            _keep_after(args, store, key, target, payload_json, counts, e.check.verdict, e)
+        except (PushInterrupted, PushLostError) as e:
+            _keep_after(args, store, key, target, payload_json, counts, e.check.verdict, e,
+                        empty_kinds or [])
             raise
         except PushError as e:
-            _spool(args, store, target, payload_json, e)
+            _spool(args, store, key, target, payload_json, e, empty_kinds or [])
             raise
         try:
             _record(store, key, target, payload_json, counts, outcome)
@@ -272,7 +271,7 @@ def _record(store: StateStore, key: StateKey, target: PushTarget, payload_json: 
 
 def _keep_after(args: argparse.Namespace, store: StateStore, key: StateKey, target: PushTarget,
                 payload_json: str, counts: dict[str, int], verdict: str,
-                error: PushError | PushInterrupted) -> None:
+                error: PushError | PushInterrupted, empty_kinds: list[str]) -> None:
     """After a lost answer or Ctrl-C: record what Veza has; spool what it may not have."""
     if verdict == APPLIED:
         store.record_push(key, target.template, payload_json, counts,
@@ -283,16 +282,18 @@ def _keep_after(args: argparse.Namespace, store: StateStore, key: StateKey, targ
         # Veza may hold it: later payloads are compared with it as well as the last one.
         store.record_push(key, target.template, payload_json, counts, confirmed=False,
                           reason=str(error).splitlines()[0])
-    _spool(args, store, target, payload_json, error)
+    _spool(args, store, key, target, payload_json, error, empty_kinds)
 
 
-def _spool(args: argparse.Namespace, store: StateStore, target: PushTarget, payload_json: str,
-           error: PushError | PushInterrupted) -> None:
+def _spool(args: argparse.Namespace, store: StateStore, key: StateKey, target: PushTarget,
+           payload_json: str, error: PushError | PushInterrupted, empty_kinds: list[str]
+           ) -> None:
     failed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     icon = str(target.icon) if target.icon else None
     message = error.message if isinstance(error, PushError) else str(error)
     path = store.spool(SpooledPush(Path(), target.provider, target.data_source, target.template,
-                                   failed_at, message, icon), payload_json)
+                                   failed_at, message, icon, key.url, tuple(empty_kinds)),
+                       payload_json)
     _say(args, f"oaamap: the payload was kept in {path}; send it again with `oaamap push "
                f"--resend` (or `oaamap push {path}`)")
 
@@ -431,7 +432,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 # -- oaamap push ------------------------------------------------------------------------------
 
 
-def _jobs(args: argparse.Namespace) -> list[tuple[PushTarget, Path]]:
+def _jobs(args: argparse.Namespace) -> list[tuple[PushTarget, Path, SpooledPush | None]]:
     """The payloads to send: a file (targets from the options or its spool record) or the spool."""
     if args.resend:
         if args.payload is not None:
@@ -443,7 +444,7 @@ def _jobs(args: argparse.Namespace) -> list[tuple[PushTarget, Path]]:
         if not kept:
             raise VezaConfigError("--resend", f"no failed push is kept in {store.root}")
         return [(PushTarget(s.provider, s.data_source, s.template,
-                            Path(s.icon) if s.icon else None), s.payload_path) for s in kept]
+                            Path(s.icon) if s.icon else None), s.payload_path, s) for s in kept]
     if args.payload is None:
         raise VezaConfigError("PAYLOAD", "give a payload file, or --resend")
     meta = read_spool_meta(args.payload)
@@ -455,7 +456,22 @@ def _jobs(args: argparse.Namespace) -> list[tuple[PushTarget, Path]]:
                         ("--template", template)):
         if not value:
             raise VezaConfigError(flag, f"{flag} is required to push `{args.payload}`")
-    return [(PushTarget(str(provider), str(data_source), str(template), icon), args.payload)]
+    return [(PushTarget(str(provider), str(data_source), str(template), icon), args.payload,
+             meta)]
+
+
+def _check_spooled_url(args: argparse.Namespace, client: VezaClient, path: Path,
+                       spooled: SpooledPush | None) -> None:
+    """A kept payload goes back to the Veza it failed to reach, never silently to another one
+    (an emulator trial's payload must not land in a real tenant)."""
+    if spooled is None or not spooled.veza_url or args.allow_other_url:
+        return
+    url = state_url(client.settings.url)
+    if url != spooled.veza_url:
+        raise VezaConfigError(
+            "--resend" if args.resend else "PAYLOAD",
+            f"`{path}` is a payload that failed to reach {spooled.veza_url}, not {url}: set "
+            "VEZA_URL (or --veza-url) to that URL, or pass --allow-other-url to send it here")
 
 
 def _load_payload(args: argparse.Namespace, target: PushTarget, path: Path) -> str:
@@ -484,13 +500,19 @@ def _run_push(args: argparse.Namespace) -> int:
     settings = client_settings(args)  # configuration problems first
     jobs = _jobs(args)
     client = _make_client(args, settings)
-    for target, path in jobs:
+    for _target, path, spooled in jobs:
+        _check_spooled_url(args, client, path, spooled)
+    for target, path, spooled in jobs:
         started = time.monotonic()
         payload_json = _load_payload(args, target, path)
         counts = payload_counts(target.template, json.loads(payload_json))
         _say(args, f"oaamap: pushing {path} to `{target.provider}` / `{target.data_source}`")
-        # No mapping, no rules: only a payload with no entities at all is suspicious.
-        empty = sorted(counts) if counts and not any(counts.values()) else []
+        # A payload kept by a failed run knows which kinds its rules left empty; without a
+        # mapping, only a payload with no entities at all is suspicious.
+        if spooled is not None and spooled.empty_kinds:
+            empty = list(spooled.empty_kinds)
+        else:
+            empty = sorted(counts) if counts and not any(counts.values()) else []
         outcome = guarded_push(args, client, target, payload_json, counts, empty)
         report_push(args, outcome, counts, started)
     return ExitStatus.OK
@@ -509,6 +531,9 @@ def _push_arguments(parser: argparse.ArgumentParser) -> None:
                         "directory (narrow with --provider/--data-source)")
     parser.add_argument("--no-check", action="store_true",
                         help="do not check the payload against Veza's rules before sending")
+    parser.add_argument("--allow-other-url", action="store_true",
+                        help="send a kept payload to another Veza URL than the one it failed "
+                        "to reach")
     add_push_arguments(parser)
 
 

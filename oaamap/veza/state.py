@@ -153,6 +153,8 @@ class SpooledPush:
     failed_at: str
     error: str
     icon: str | None = None
+    veza_url: str | None = None  # normalised (`state_url`); None in spool files of older versions
+    empty_kinds: tuple[str, ...] = ()  # kinds the mapping has rules for that came out empty
 
 
 def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -500,7 +502,8 @@ class StateStore:
         meta = {
             "provider": spooled.provider, "data_source": spooled.data_source,
             "template": spooled.template, "failed_at": spooled.failed_at,
-            "error": spooled.error, "icon": spooled.icon,
+            "error": spooled.error, "icon": spooled.icon, "veza_url": spooled.veza_url,
+            "empty_kinds": list(spooled.empty_kinds),
         }
         _write_json(payload_path.with_suffix(".meta.json"), meta)
         return payload_path
@@ -530,6 +533,7 @@ def read_spool_meta(payload_path: Path) -> SpooledPush | None:
         return SpooledPush(
             payload_path, str(meta["provider"]), str(meta["data_source"]), str(meta["template"]),
             str(meta.get("failed_at", "")), str(meta.get("error", "")), meta.get("icon"),
+            meta.get("veza_url"), tuple(str(kind) for kind in meta.get("empty_kinds") or ()),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

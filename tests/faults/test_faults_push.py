@@ -683,3 +683,55 @@ def test_data_source_state_tells_the_last_update(emulator):
         stamps.append(now["updated_at"])
         assert now["status"] == "SUCCESS"
     assert stamps[0] and stamps[1] and stamps[0] != stamps[1]
+
+
+# -- a kept payload goes back where it failed -------------------------------------------------
+
+
+def test_resend_refuses_another_veza_url(emulator, push_file, state_dir, monkeypatch):
+    emulator.fail_next(500, 5, path_contains=":push")
+    assert push_file(idp(users(3)), "--retries", "0").code == 5
+    [spooled] = StateStore(state_dir).spooled()
+    assert spooled.veza_url == key_of(emulator).url
+    with start_emulator(api_key=KEY) as other:  # e.g. the real tenant after an emulator trial
+        monkeypatch.setenv("VEZA_URL", other.url)
+        result = run_cli("push", "--resend", "--state-dir", str(state_dir))
+        assert result.code == 2
+        assert emulator.url.split("//")[1] in result.err and "--allow-other-url" in result.err
+        assert other.payloads(P, D) == []
+        # The file pushed by path is the same kept payload: refused as well.
+        by_path = run_cli("push", str(spooled.payload_path), "--state-dir", str(state_dir))
+        assert by_path.code == 2 and other.payloads(P, D) == []
+        assert run_cli("push", "--resend", "--allow-other-url",
+                       "--state-dir", str(state_dir)).code == 0
+        assert len(other.payloads(P, D)) == 1
+    monkeypatch.setenv("VEZA_URL", emulator.url)
+    assert StateStore(state_dir).spooled() == []
+
+
+def test_resend_keeps_the_empty_kind_guard_of_the_run(emulator, tmp_path, state_dir, monkeypatch):
+    monkeypatch.setenv("VEZA_URL", emulator.url)
+    monkeypatch.setenv("VEZA_API_KEY", KEY)
+    mapping = write_case(tmp_path / "case", """\
+        oaamap: 1
+        template: identity_provider
+        provider: P
+        data_source: D
+        sources:
+          people: {csv: people.csv}
+        idp: {name: corp, type: ldap, domain: corp.test}
+        users:
+          - {from: people, name: name, identity: name}
+        groups:
+          - {from: people, where: team, name: team, identity: team}
+        """, {"people.csv": "name,team\nann,\nbob,\n"})
+    emulator.fail_next(500, 1, path_contains=":push")
+    args = ["--state-dir", str(state_dir), "--retries", "0"]
+    result = run_cli("run", str(mapping), "--allow-empty", *args)
+    assert result.code == 5
+    [spooled] = StateStore(state_dir).spooled()
+    assert spooled.empty_kinds == ("groups",)
+    resent = run_cli("push", "--resend", *args)
+    assert resent.code == 5 and "groups" in resent.err and "--allow-empty" in resent.err
+    assert emulator.payloads("P", "D") == []
+    assert run_cli("push", "--resend", "--allow-empty", *args).code == 0
