@@ -566,3 +566,26 @@ def test_http_response_with_nan_is_refused(tmp_path: Path, nan_server: LocalServ
     case = Case(mapping, {}, 3, ("the response is not JSON", "`NaN` is not a JSON number"))
     result, path, out = compile_to_file(tmp_path, case)
     assert_failed_cleanly(result, case, path, out)
+
+
+@pytest.fixture
+def keyed_server() -> Iterator[LocalServer]:
+    """An API answering an object keyed by id (one object per user), not a list of users."""
+    with LocalServer() as server:
+        @server.route("/users")
+        def users(req: Req) -> Reply:
+            return Reply(raw=b'{"u1": {"id": "u1", "name": "ann"}, "u2": {"id": "u2", '
+                             b'"name": "bob"}}', headers={"Content-Type": "application/json"})
+        yield server
+
+
+def test_http_object_keyed_by_id_is_not_one_record(tmp_path: Path,
+                                                   keyed_server: LocalServer) -> None:
+    """Read as one record, an object keyed by id would become one entity: the source fails and
+    names the shape and the `records:` that fixes it."""
+    mapping = APP.replace("people: {csv: data/people.csv}",
+                          f"people: {{http: {{url: '{keyed_server.url('/users')}'}}}}") + JSON_USERS
+    case = Case(mapping, {}, 3, ("an object keyed by `u1`, `u2` whose values are all objects",
+                                 'records: "values(@)"'))
+    result, path, out = compile_to_file(tmp_path, case)
+    assert_failed_cleanly(result, case, path, out)

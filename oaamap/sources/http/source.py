@@ -14,6 +14,7 @@ from ...expressions import Expression
 from ...redact import remember
 from ...templating import Template
 from .. import ReadContext, Record
+from ..json_source import shape_problem
 from .auth import AuthSpec, AuthTools
 from .client import HttpClient, RetryPolicy, make_session
 from .fanout import ordered_map
@@ -152,6 +153,11 @@ class HttpSource:
         if self.records is None and isinstance(selected, dict) and self.paginator is not None:
             run.warn_once("whole-body", f"source `{self.name}`: `records` is not set, so each "
                           "response object is one record; set `records:` to the list to read")
+        if isinstance(selected, dict):
+            problem = shape_problem(selected, self.records.text if self.records else None)
+            if problem is not None:
+                raise SourceError(self.name, f"the response's records are {problem}",
+                                  location=origin.where, body=excerpt(body, 500))
         items = selected if isinstance(selected, list) else [selected]
         for index, item in enumerate(items):
             if not isinstance(item, dict):
