@@ -104,6 +104,15 @@ def report_error(error: OaamapError, args: argparse.Namespace) -> int:
     return _exit_code(error)
 
 
+_EXHAUSTED: dict[type[BaseException], str] = {
+    RecursionError: "oaamap: error: an input is nested too deeply to process (Python's recursion "
+                    "limit was reached); look for deeply nested JSON or YAML in the mapping or "
+                    "the data (--traceback shows where)",
+    MemoryError: "oaamap: error: out of memory; an input (a source, a response, a value built by "
+                 "an expression) is too large to process (--traceback shows where)",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see `ExitStatus`)."""
     _load_commands()
@@ -118,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         return ExitStatus.OK
+    except (RecursionError, MemoryError) as e:  # the last line: inputs are bounded before this
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
+        print(_EXHAUSTED[type(e)], file=sys.stderr)
+        return ExitStatus.DATA_INVALID if isinstance(e, RecursionError) else ExitStatus.ERROR
     except Exception as e:  # a bug: keep it short unless asked
         if getattr(args, "traceback", False):
             traceback.print_exc()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, ClassVar
 
 from ..errors import Origin, SourceError, Span
 from ..expressions import Expression
+from ..limits import DepthError, load_json
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
 from .files import open_text, resolve
@@ -57,7 +57,10 @@ class JsonSource:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = load_json(line)
+            except DepthError as e:
+                raise SourceError(self.name, f"the line is {e}", location=origin.where,
+                                  ref=origin.ref(number)) from None
             except ValueError as e:
                 raise SourceError(self.name, f"line is not JSON: {e}", location=origin.where,
                                   ref=origin.ref(number)) from e
@@ -66,7 +69,9 @@ class JsonSource:
 
     def _document(self, handle: Any, origin: Origin) -> Iterator[Record]:
         try:
-            document = json.load(handle)
+            document = load_json(handle.read())
+        except DepthError as e:
+            raise SourceError(self.name, f"the document is {e}", location=origin.where) from None
         except ValueError as e:
             raise SourceError(self.name, f"the file is not JSON: {e}",
                               location=origin.where) from e

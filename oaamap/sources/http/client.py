@@ -29,12 +29,20 @@ import requests.auth
 import urllib3.exceptions
 
 from ... import __version__
+from ...bounded_http import (
+    BodyTooLarge,
+    DeadlineAdapter,
+    HeadersTimeout,
+    check_declared_length,
+    collect,
+)
 from ...errors import SourceError, mask_secrets, sanitize_url
+from ...limits import MAX_BODY_BYTES, DepthError, load_json
 from .auth import Refreshable
 from .redact import Redactor, install_log_filter
 from .request import Request, Response
 
-__all__ = ["HttpClient", "RetryPolicy", "make_session"]
+__all__ = ["HEADER_FACTOR", "HttpClient", "RetryPolicy", "make_session"]
 
 log = logging.getLogger("oaamap.http")
 
@@ -43,6 +51,9 @@ install_log_filter()
 RETRY_STATUSES = frozenset({408, 429})
 _BODY_LIMIT = 500
 _DEADLINE_FACTOR = 10
+# The headers get twice `timeout` in total: a silent server still trips the (clearer) read
+# timeout first, a trickling one is cut off.
+HEADER_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -85,11 +96,12 @@ def _option(options: Mapping[str, Any], key: str, env: str, default: float) -> f
     return default if value is None or value == "" else float(value)
 
 
-def make_session(pool_size: int) -> requests.Session:
-    """A session with a connection pool sized for the fan-out and no urllib3-level retries."""
+def make_session(pool_size: int, header_timeout: float = 30.0) -> requests.Session:
+    """A session with a connection pool sized for the fan-out, no urllib3-level retries, and
+    `header_timeout` seconds in total for the headers of each response."""
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4),
-                                            max_retries=0)
+    adapter = DeadlineAdapter(header_timeout, pool_connections=4,
+                              pool_maxsize=max(pool_size, 4), max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = f"oaamap/{__version__}"
@@ -122,12 +134,15 @@ class HttpClient:
         timeout: seconds for connecting and for each wait for data.
         redactor: the run's known secrets.
         stop: set when the read is abandoned; waits are cut short and no new attempt starts.
+        max_body_bytes: the largest decoded body accepted.
     """
 
     def __init__(self, source: str, session: requests.Session, policy: RetryPolicy,
-                 timeout: float, redactor: Redactor, stop: threading.Event) -> None:
+                 timeout: float, redactor: Redactor, stop: threading.Event,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.source, self.session, self.policy = source, session, policy
         self.timeout, self.redact, self.stop = timeout, redactor, stop
+        self.max_body_bytes = max_body_bytes
 
     def send(self, request: Request, auth: requests.auth.AuthBase | None, where: str) -> Response:
         """Send `request` (with retries) and return the successful response.
@@ -168,7 +183,10 @@ class HttpClient:
             SourceError: the body is not JSON (its start and content type are shown).
         """
         try:
-            return json.loads(response.content)
+            return load_json(response.content)
+        except DepthError as e:
+            raise SourceError(self.source, f"the response is {e}", location=self.redact(where),
+                              status=response.status) from None
         except (ValueError, UnicodeDecodeError) as e:
             kind = response.headers.get("Content-Type", "no content type")
             raise SourceError(
@@ -183,7 +201,12 @@ class HttpClient:
             if self.stop.is_set():
                 raise _Stopped()
             log.debug("source `%s`: %s", self.source, self.redact(where))
-            outcome = self._attempt(build)
+            try:
+                outcome = self._attempt(build)
+            except BodyTooLarge as e:
+                # Not retried: the same request would bring the same body.
+                raise SourceError(self.source, f"{e} (raise `max_body_bytes` if the answer is "
+                                  "legitimate)", location=self.redact(where)) from None
             if isinstance(outcome, Response):
                 return outcome
             failure, prepared = outcome
@@ -220,13 +243,9 @@ class HttpClient:
 
     def _read(self, raw: requests.Response) -> bytes:
         limit = self.timeout * _DEADLINE_FACTOR
-        deadline = time.monotonic() + limit
-        chunks = []
-        for chunk in _chunks(raw):
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise _Deadline(f"the response took longer than {limit:g} s to arrive")
-        return b"".join(chunks)
+        check_declared_length(raw.headers, self.max_body_bytes)
+        return collect(_chunks(raw), self.max_body_bytes, time.monotonic() + limit, _Deadline,
+                       limit)
 
     def _wait_or_fail(self, failure: _Failure, attempt: int, where: str) -> None:
         retryable = failure.status is None or failure.status in RETRY_STATUSES or \
@@ -258,7 +277,7 @@ class HttpClient:
     def _describe(self, e: requests.exceptions.RequestException) -> str:
         if isinstance(e, requests.exceptions.ConnectTimeout):
             text = f"could not connect within {self.timeout:g} s"
-        elif isinstance(e, _Deadline):
+        elif isinstance(e, _Deadline | HeadersTimeout):
             text = str(e)
         elif isinstance(e, requests.exceptions.Timeout):
             text = f"no data within {self.timeout:g} s (timeout)"
@@ -271,7 +290,7 @@ class HttpClient:
             return None
         text = content[: _BODY_LIMIT * 8].decode("utf-8", errors="replace")
         with contextlib.suppress(ValueError, UnicodeDecodeError):
-            text = json.dumps(mask_secrets(json.loads(content)), ensure_ascii=False)
+            text = json.dumps(mask_secrets(load_json(content)), ensure_ascii=False)
         text = self.redact(text).replace("\r", " ").replace("\n", " ").strip()
         return text if len(text) <= _BODY_LIMIT else text[: _BODY_LIMIT - 3] + "..."
 

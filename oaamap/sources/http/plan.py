@@ -23,7 +23,7 @@ from .source import HttpSource
 __all__ = ["OPTIONS", "plan_http"]
 
 OPTIONS = ("url", "method", "headers", "params", "body", "auth", "records", "paginate",
-           "for_each", "concurrency", "timeout", "retries", "max_pages")
+           "for_each", "concurrency", "timeout", "retries", "max_pages", "max_body_bytes")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
 
@@ -195,6 +195,7 @@ def _plan_limits(spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> dict[
         "concurrency": lambda v, p: expect_int(ctx, v, p, "`concurrency`", 1, 64),
         "retries": lambda v, p: expect_int(ctx, v, p, "`retries`", 0, 20),
         "max_pages": lambda v, p: expect_int(ctx, v, p, "`max_pages`", 1),
+        "max_body_bytes": lambda v, p: expect_int(ctx, v, p, "`max_body_bytes`", 1),
         "timeout": lambda v, p: expect_number(ctx, v, p, "`timeout`"),
     }
     for key, check in checks.items():

@@ -11,10 +11,11 @@ import requests.auth
 
 from ...errors import MappingError, Origin, SourceError, Span, excerpt
 from ...expressions import Expression
+from ...limits import MAX_BODY_BYTES
 from ...templating import Template
 from .. import ReadContext, Record
 from .auth import AuthSpec, AuthTools
-from .client import HttpClient, RetryPolicy, make_session
+from .client import HEADER_FACTOR, HttpClient, RetryPolicy, make_session
 from .fanout import ordered_map
 from .paginators import PaginationError, PaginatorFactory
 from .redact import Redactor
@@ -45,6 +46,7 @@ class HttpSource:
     timeout: float = 30.0
     retries: int = 5
     max_pages: int = 10_000
+    max_body_bytes: int = MAX_BODY_BYTES
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -207,10 +209,11 @@ class _Run:
     @classmethod
     def start(cls, source: HttpSource, ctx: ReadContext) -> _Run:
         concurrency = int(ctx.options.get("http_concurrency") or source.concurrency)
-        session = make_session(concurrency + 2)
+        session = make_session(concurrency + 2, source.timeout * HEADER_FACTOR)
         redactor, stop = Redactor(), threading.Event()
         policy = RetryPolicy.from_options(source.retries, ctx.options)
-        client = HttpClient(source.name, session, policy, source.timeout, redactor, stop)
+        client = HttpClient(source.name, session, policy, source.timeout, redactor, stop,
+                            source.max_body_bytes)
         run = cls(ctx, session, client, redactor, stop)
         if source.auth is not None:
             try:
