@@ -118,6 +118,11 @@ class SqlSource:
         except sqlalchemy.exc.SQLAlchemyError as e:
             raise SourceError(self.name, f"{phase}: {_detail(e, password)}", location=shown,
                               ref=origin.ref(number + 1) if number else None) from e
+        except RecursionError:
+            # The driver decodes json/jsonb columns with Python's recursive decoder.
+            raise SourceError(self.name, "a JSON value is nested too deeply to read (more than "
+                              "Python's recursion limit)", location=shown,
+                              ref=origin.ref(number + 1)) from None
 
     def _columns(self, keys: list[str], shown: str) -> list[str]:
         seen: set[str] = set()

@@ -1,6 +1,8 @@
 """Sending requests for the `http` source: session, timeouts, retries with backoff, clear errors.
 
-Every request has a connect/read timeout and a deadline for the whole response (10x the timeout),
+Every request has a connect/read timeout, a total deadline for the response headers (2x the
+timeout, so a server trickling header bytes is cut off), a deadline for the whole body (10x the
+timeout) and a limit on the decoded body size (`max_body_bytes`, gzip/deflate bombs included),
 and is retried a bounded number of times on connection errors, timeouts, 408, 429, 5xx and a 403
 that is a rate limit (with `Retry-After`, or GitHub's `X-RateLimit-Remaining: 0`), waiting an
 exponential backoff or what the server asks (capped). Everything that fails ends in one
