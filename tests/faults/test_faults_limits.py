@@ -446,3 +446,40 @@ def test_veza_answer_that_never_ends_is_refused(tmp_path: Path, hostile: Callabl
     assert "answered with a body too large to read" in err
     assert f"more than the {MAX_BODY_BYTES:,} allowed" in err
     assert "veza-k3y-never-shown" not in err and "Traceback" not in err
+
+
+# -- SQL JSON columns ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pg_url() -> str:
+    """The PostgreSQL server of the SQL tests (.ci/postgres.sh), or a skip."""
+    import os
+
+    import sqlalchemy
+
+    url = os.environ.get("OAAMAP_TEST_POSTGRES_URL") or \
+        "postgresql+psycopg://oaamap:oaamap@127.0.0.1:5432/oaamap_test"
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+    except Exception as e:  # any driver or connection failure: not available here
+        pytest.skip(f"!!! PostgreSQL not reachable: {type(e).__name__} !!!")
+    return url
+
+
+@pytest.mark.postgres
+def test_a_jsonb_column_nested_5000_deep_is_a_source_error(pg_url: str, tmp_path: Path) -> None:
+    query = ("SELECT n AS user_id, 'u' || n AS login, CASE WHEN n = 2 THEN (repeat('[', 5000) "
+             "|| repeat(']', 5000))::jsonb ELSE '[]'::jsonb END AS doc "
+             "FROM generate_series(1, 3) AS n ORDER BY n")
+    source = f'{{sql: {{url: "{pg_url}", query: "{query}"}}}}'
+    path = write_case(tmp_path, mapping(source=source), {})
+    out = tmp_path / "out.json"
+    result = run_cli("compile", str(path), "-o", str(out))
+    assert result.code == 3, result.err
+    assert "error: source `people` (postgresql+psycopg://***@" in result.err, result.err
+    assert "a JSON value in rows 1 to 1000 is nested too deeply to read" in result.err
+    assert "Traceback" not in result.err and "unexpected error" not in result.err
+    assert not out.exists()
