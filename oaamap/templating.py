@@ -73,10 +73,20 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str]) -> Te
         allowed: the top-level names this string may use (e.g. `env`, `vars`, a fan-out parent).
 
     Raises:
-        MappingError: a Jinja syntax error, or a variable that is not allowed here.
+        MappingError: a Jinja syntax error, a variable that is not allowed here, or a template
+            nested too deeply to compile.
     """
     if not _has_syntax(text):
         return Template(text, span)
+    try:
+        return _compile(text, span, allowed)
+    except RecursionError:
+        # Jinja's parser and compiler recurse once per nesting level of the expression.
+        raise MappingError("the template is nested too deeply to compile", span,
+                           expression=text if len(text) <= 120 else text[:117] + "...") from None
+
+
+def _compile(text: str, span: Span | None, allowed: Iterable[str]) -> Template:
     try:
         ast = ENVIRONMENT.parse(text)
     except jinja2.TemplateSyntaxError as e:

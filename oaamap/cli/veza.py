@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PayloadError, PayloadErrors, PushError
+from ..limits import load_json
 from ..veza.client import PROVIDER_TEMPLATES, PushOutcome, VezaClient, VezaConfigError
 from ..veza.client import settings_from_env as _settings_from_env
 from ..veza.state import (
@@ -311,7 +312,7 @@ def _load_payload(args: argparse.Namespace, target: PushTarget, path: Path) -> s
         PayloadErrors: not JSON, not an object, or breaking Veza's rules (exit 4).
     """
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = load_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise PayloadErrors([PayloadError(f"cannot read payload `{path}`: {e}")]) from e
     if not isinstance(payload, dict):

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 from helpers import run_cli, write_case
+from veza_helpers import KEY
 
 from oaamap.limits import MAX_BODY_BYTES, MAX_MAPPING_BYTES, json_depth, load_json
+from oaamap.veza.emulator import EmulatorHandle
 
 # -- the mapping every file case starts from ------------------------------------------------
 
@@ -29,7 +32,7 @@ BASE = """\
 oaamap: 1
 template: application
 provider: "Limits"
-data_source: "limits"
+data_source: {data_source}
 {vars}sources:
   people: {source}
 application:
@@ -45,9 +48,10 @@ PEOPLE = "user_id,login,doc\n1,alice,{{}}\n2,{login},{doc}\n"
 
 
 def mapping(*, name: str = "login", where: str = '"login != \'x\'"', vars_: str = "",
-            source: str = "{csv: data/people.csv}") -> str:
+            source: str = "{csv: data/people.csv}", data_source: str = '"limits"') -> str:
     """The base mapping with one part replaced."""
-    return BASE.format(name=name, where=where, vars=vars_, source=source)
+    return BASE.format(name=name, where=where, vars=vars_, source=source,
+                       data_source=data_source)
 
 
 def people(login: str = "bob", doc: str = "{}") -> str:
@@ -121,6 +125,10 @@ def _cases() -> dict[str, Case]:
                                            {"data/people.csv": people()},
                                            where=r"mapping\.yaml:14:\d+",
                                            message="nests brackets deeper than 100 levels"),
+        "jinja-template-5000-parentheses": Case(
+            mapping(data_source='"{{ ' + "(" * 5000 + "1" + ")" * 5000 + ' }}"'),
+            {"data/people.csv": people()}, where=r"mapping\.yaml:4:14",
+            message="the template is nested too deeply to compile"),
         "regex-invalid-constant-pattern": Case(regex_bad, {"data/people.csv": people()},
                                                where=r"mapping\.yaml:14:\d+",
                                                message="invalid regular expression `(unclosed`"),
@@ -483,3 +491,21 @@ def test_a_jsonb_column_nested_5000_deep_is_a_source_error(pg_url: str, tmp_path
     assert "a JSON value in rows 1 to 1000 is nested too deeply to read" in result.err
     assert "Traceback" not in result.err and "unexpected error" not in result.err
     assert not out.exists()
+
+
+# -- a payload file pushed as is -------------------------------------------------------------
+
+def test_pushing_a_payload_nested_100000_deep_is_refused_unsent(
+        tmp_path: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEZA_API_KEY", KEY)
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"applications": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = run_cli("push", str(payload), "--provider", "Deep", "--data-source", "deep",
+                     "--template", "application", "--veza-url", emulator.url,
+                     "--state-dir", str(tmp_path / "state"))
+    assert result.code == 4, result.err
+    assert f"cannot read payload `{payload}`: nested deeper than 256 levels" in result.err
+    assert "Traceback" not in result.err and "unexpected error" not in result.err
+    providers = requests.get(f"{emulator.url}/api/v1/providers/custom",
+                             headers={"Authorization": f"Bearer {KEY}"}, timeout=5).json()
+    assert providers["values"] == [], providers
