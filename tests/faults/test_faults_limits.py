@@ -23,7 +23,13 @@ import requests
 from helpers import run_cli, write_case
 from veza_helpers import KEY
 
-from oaamap.limits import MAX_BODY_BYTES, MAX_MAPPING_BYTES, json_depth, load_json
+from oaamap.limits import (
+    MAX_BODY_BYTES,
+    MAX_MAPPING_BYTES,
+    DepthError,
+    json_too_deep,
+    load_json,
+)
 from oaamap.veza.emulator import EmulatorHandle
 
 # -- the mapping every file case starts from ------------------------------------------------
@@ -235,10 +241,13 @@ def test_a_recursion_error_that_escapes_is_a_clear_error(monkeypatch: pytest.Mon
     assert not (tmp_path / "out.json").exists()
 
 
-def test_json_depth_ignores_brackets_in_strings() -> None:
-    assert json_depth('{"a": "[[[[[[", "b": ["\\"]]]]"]}') == 2
-    assert json_depth(b"[[1], [[2]]]") == 3
+def test_json_depth_check_ignores_brackets_in_strings() -> None:
+    assert not json_too_deep('{"a": "[[[[[[", "b": ["\\"]]]]"]}', 2)
+    assert json_too_deep('{"a": "[[[[[[", "b": ["\\"]]]]", [[]]]}', 3)
+    assert not json_too_deep(b"[[1], [[2]]]", 3) and json_too_deep(b"[[1], [[2]]]", 2)
     assert load_json('{"a": "' + "[" * 1000 + '"}') == {"a": "[" * 1000}
+    with pytest.raises(DepthError):
+        load_json("[" * 257 + "]" * 257)
 
 
 # -- hostile HTTP servers ----------------------------------------------------------------------
