@@ -27,6 +27,7 @@ from jmespath.functions import signature
 from .limits import (
     MAX_EXPRESSION_DEPTH,
     MAX_TEXT_LENGTH,
+    REGEX_GIVE_UP,
     REGEX_TIMEOUT,
     DepthError,
     load_json,
@@ -148,6 +149,9 @@ class OaamapFunctions(jmespath.functions.Functions):
         super().__init__()
         self._lookups: LookupProvider | None = None
         self._vars: Mapping[str, Any] | None = None
+        # Timeouts per pattern: after a few, the pattern is not run again (a hostile data set
+        # must not cost REGEX_TIMEOUT per row).
+        self._regex_timeouts: dict[str, int] = {}
 
     def _validate_arguments(self, args: list[Any], sig: list[dict[str, Any]], name: str) -> None:
         # jmespath has variadic but not optional parameters; oaamap adds "optional" for to_rfc3339.
@@ -197,16 +201,17 @@ class OaamapFunctions(jmespath.functions.Functions):
     def _func_regex_match(self, s: str | None, pattern: str) -> bool | None:
         if s is None:
             return None
+        compiled = self._pattern("regex_match", pattern)
         try:
-            return _regex(pattern).search(s, timeout=REGEX_TIMEOUT) is not None
+            return compiled.search(s, timeout=REGEX_TIMEOUT) is not None
         except TimeoutError:
-            raise _regex_timeout("regex_match", pattern, s) from None
+            raise self._timed_out("regex_match", pattern, s) from None
 
     @signature({"types": ["string", "null"]}, {"types": ["string"]}, {"types": ["string"]})
     def _func_regex_replace(self, s: str | None, pattern: str, repl: str) -> str | None:
         if s is None:
             return None
-        compiled = _regex(pattern)
+        compiled = self._pattern("regex_replace", pattern)
         parts: list[str] = []
         size, end = 0, 0
         try:
@@ -218,12 +223,26 @@ class OaamapFunctions(jmespath.functions.Functions):
                 parts += (s[end:match.start()], piece)
                 end = match.end()
         except TimeoutError:
-            raise _regex_timeout("regex_replace", pattern, s) from None
+            raise self._timed_out("regex_replace", pattern, s) from None
         except (regex.error, IndexError) as e:
             raise FunctionError(f"regex_replace: invalid replacement `{repl}`: {e}") from e
         _check_length("regex_replace", size + len(s) - end)
         parts.append(s[end:])
         return "".join(parts)
+
+    def _pattern(self, function: str, pattern: str) -> regex.Pattern[str]:
+        count = self._regex_timeouts.get(pattern, 0)
+        if count >= REGEX_GIVE_UP:
+            raise FunctionError(f"{function}: the pattern `{pattern}` is not run any more: it ran "
+                                f"out of time on {count} earlier values")
+        return _regex(pattern)
+
+    def _timed_out(self, function: str, pattern: str, value: str) -> FunctionError:
+        self._regex_timeouts[pattern] = self._regex_timeouts.get(pattern, 0) + 1
+        return FunctionError(
+            f"{function}: the pattern `{pattern}` ran longer than {REGEX_TIMEOUT:g} s on a "
+            f"{len(value):,}-character value (catastrophic backtracking? simplify the pattern, "
+            "e.g. avoid nested or overlapping repetitions such as `(a|aa)+`)")
 
     @signature({"types": [], "variadic": True})
     def _func_concat(self, *args: Any) -> str | None:
@@ -348,13 +367,6 @@ def _regex(pattern: str) -> regex.Pattern[str]:
             _REGEX_CACHE.clear()
         _REGEX_CACHE[pattern] = compiled
     return compiled
-
-
-def _regex_timeout(function: str, pattern: str, value: str) -> FunctionError:
-    return FunctionError(
-        f"{function}: the pattern `{pattern}` ran longer than {REGEX_TIMEOUT:g} s on a "
-        f"{len(value):,}-character value (catastrophic backtracking? simplify the pattern, e.g. "
-        "avoid nested or overlapping repetitions such as `(a|aa)+`)")
 
 
 LOOKUP_FUNCTIONS = frozenset({"lookup", "lookup_all"})

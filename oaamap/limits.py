@@ -19,6 +19,7 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
+    "REGEX_GIVE_UP",
     "REGEX_TIMEOUT",
     "DepthError",
     "json_too_deep",
@@ -39,6 +40,8 @@ MAX_TEXT_LENGTH = 10_000_000
 """Longest string a function (replace, regex_replace, concat, zero_pad, join) may produce."""
 REGEX_TIMEOUT = 1.0
 """Seconds one regex_match/regex_replace call may run before it is abandoned."""
+REGEX_GIVE_UP = 3
+"""Timeouts of one pattern in a run after which it is no longer run (a data error at once)."""
 MAX_BODY_BYTES = 100 * 1024 * 1024
 """Largest decoded HTTP response body (after gzip/deflate); a source may set `max_body_bytes`."""
 

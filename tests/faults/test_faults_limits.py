@@ -26,6 +26,7 @@ from veza_helpers import KEY
 from oaamap.limits import (
     MAX_BODY_BYTES,
     MAX_MAPPING_BYTES,
+    REGEX_TIMEOUT,
     DepthError,
     json_too_deep,
     load_json,
@@ -221,6 +222,21 @@ def test_a_benign_catastrophic_pattern_does_not_hang(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     assert result.code == 0, result.err
     assert '"name":"' + "a" * 40 + 'b"' in (tmp_path / "out.json").read_text()
+
+
+def test_a_pattern_that_keeps_timing_out_is_not_run_on_every_row(tmp_path: Path) -> None:
+    # Six hostile rows cost three timeouts, not six: a million rows must not cost a million seconds.
+    rows = "".join(f"{n},{'a' * 60}b{n},{{}}\n" for n in range(3, 9))
+    path = write_case(tmp_path, mapping(where="\"!regex_match(login, '^(a|aa)+$')\""),
+                      {"data/people.csv": people() + rows})
+    started = time.monotonic()
+    result = run_cli("compile", str(path), "-o", str(tmp_path / "out.json"), "--max-errors", "50")
+    assert time.monotonic() - started < 3 * REGEX_TIMEOUT + 4
+    assert result.code == 4, result.err
+    assert result.err.count("ran longer than 1 s") == 3, result.err
+    assert result.err.count("is not run any more: it ran out of time on 3 earlier values") == 3
+    assert "data/people.csv:9: error:" in result.err
+    assert not (tmp_path / "out.json").exists()
 
 
 def test_a_recursion_error_that_escapes_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
