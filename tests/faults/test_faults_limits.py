@@ -534,3 +534,14 @@ def test_pushing_a_payload_nested_100000_deep_is_refused_unsent(
     providers = requests.get(f"{emulator.url}/api/v1/providers/custom",
                              headers={"Authorization": f"Bearer {KEY}"}, timeout=5).json()
     assert providers["values"] == [], providers
+
+
+def test_veza_answer_nested_100000_deep_is_a_push_error(tmp_path: Path, hostile: Callable[
+        [Callable[[list[HostileServer]], Behaviour]], HostileServer],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server = hostile(deep_json)
+    code, err, elapsed = _veza_run(tmp_path, server, monkeypatch)
+    assert elapsed < 5, err
+    assert code == 5, err
+    assert "answered with something that is not a JSON object" in err
+    assert "nested too deeply" not in err and "Traceback" not in err
