@@ -1,32 +1,50 @@
 """HTTP answers read within bounds: a total deadline for the headers and a size limit for the body.
 
 requests' `timeout` bounds each wait for data, not the whole wait: a server trickling one header
-byte a second never trips it. `DeadlineAdapter` arms a watchdog while a connection waits for the
-status line and headers and cuts the socket when the deadline passes. `collect` reads a streamed
-body (already decoded: urllib3 inflates gzip/deflate in bounded steps) and stops as soon as it is
-larger than allowed, so a compression bomb costs at most the limit in memory.
+byte a second never trips it. The connections of a session prepared by `enforce_header_deadline()`
+arm a watchdog while they wait for the status line and headers, and cut the socket when the
+deadline passes. `collect` reads a streamed body (already decoded: urllib3 inflates gzip/deflate
+in bounded steps) and stops as soon as it is larger than allowed, so a compression bomb costs at
+most the limit in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
 import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
+import urllib3.exceptions
 
-__all__ = ["BodyTooLarge", "DeadlineAdapter", "HeadersTimeout", "check_declared_length",
-           "collect"]
+__all__ = ["BodyTooLarge", "HeadersLate", "check_declared_length", "collect",
+           "enforce_header_deadline", "late_headers"]
 
 
-class HeadersTimeout(requests.exceptions.Timeout):
-    """The status line and headers did not all arrive within the deadline."""
+class HeadersLate(urllib3.exceptions.ReadTimeoutError):
+    """The status line and headers did not all arrive within the deadline.
+
+    A read timeout to urllib3 and requests (the connection is dropped, requests raises
+    `ReadTimeout`); `late_headers()` finds it again to name the deadline.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.text = f"the response headers did not arrive within {seconds:g} s"
+        super().__init__(None, "", self.text)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.seconds,))
 
 
 class BodyTooLarge(Exception):
@@ -37,14 +55,6 @@ class BodyTooLarge(Exception):
         super().__init__(f"the response {how} {size:,} bytes, more than the {limit:,} allowed")
         self.size = size
         self.limit = limit
-
-
-class _HeadersLate(Exception):
-    # Deliberately not an OSError: urllib3 lets it through unwrapped, and the adapter renames it.
-    pass
-
-
-_state = threading.local()
 
 
 class _Watchdog:
@@ -76,80 +86,78 @@ class _Watchdog:
 
 
 class _DeadlineMixin:
-    """For urllib3 connections: wait for the response headers at most the thread's deadline."""
+    """For urllib3 connections: wait for the response headers at most `header_deadline` s."""
 
     sock: Any
+    header_deadline: float = 0.0
 
     def getresponse(self) -> Any:
-        seconds = getattr(_state, "header_deadline", None)
-        if not seconds or self.sock is None:
+        if not self.header_deadline or self.sock is None:
             return super().getresponse()  # type: ignore[misc]
-        watchdog = _Watchdog(self.sock, seconds)
+        watchdog = _Watchdog(self.sock, self.header_deadline)
         try:
             response = super().getresponse()  # type: ignore[misc]
         except Exception as e:
             if watchdog.disarm():
-                raise _HeadersLate(seconds) from e
+                raise HeadersLate(self.header_deadline) from e
             raise
         if watchdog.disarm():
             response.close()
-            raise _HeadersLate(seconds)
+            raise HeadersLate(self.header_deadline)
         return response
 
 
-class _Connection(_DeadlineMixin, urllib3.connection.HTTPConnection):
-    pass
+@functools.lru_cache(maxsize=32)
+def _pools(seconds: float) -> dict[str, type[urllib3.connectionpool.HTTPConnectionPool]]:
+    """urllib3 pool classes whose connections have a header deadline of `seconds`."""
+    plain = type("DeadlineConnection", (_DeadlineMixin, urllib3.connection.HTTPConnection),
+                 {"header_deadline": seconds})
+    tls = type("DeadlineTlsConnection", (_DeadlineMixin, urllib3.connection.HTTPSConnection),
+               {"header_deadline": seconds})
+    return {
+        "http": type("DeadlinePool", (urllib3.connectionpool.HTTPConnectionPool,),
+                     {"ConnectionCls": plain}),
+        "https": type("DeadlineTlsPool", (urllib3.connectionpool.HTTPSConnectionPool,),
+                      {"ConnectionCls": tls}),
+    }
 
 
-class _TlsConnection(_DeadlineMixin, urllib3.connection.HTTPSConnection):
-    pass
+def enforce_header_deadline(session: requests.Session, seconds: float) -> None:
+    """Give every response of `session` `seconds` in total for its status line and headers
+    (each redirect hop afresh); a late one fails as a requests `ReadTimeout`.
+
+    Call it before the session sends anything: pools that already exist keep their connections.
+    """
+    pools = _pools(float(seconds))
+    for adapter in session.adapters.values():
+        if isinstance(adapter, requests.adapters.HTTPAdapter):
+            adapter.poolmanager.pool_classes_by_scheme = pools
+            adapter.proxy_manager_for = _with_pools(  # type: ignore[method-assign]
+                adapter.proxy_manager_for, pools)
 
 
-class _Pool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _Connection
-
-
-class _TlsPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _TlsConnection
-
-
-_POOLS = {"http": _Pool, "https": _TlsPool}
-
-
-class DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """An HTTPAdapter whose requests fail with `HeadersTimeout` when the response headers take
-    longer than `header_timeout` seconds in total to arrive."""
-
-    def __init__(self, header_timeout: float, **kwargs: Any) -> None:
-        self.header_timeout = header_timeout
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        """The pool manager, with connections that honour the header deadline."""
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        """The proxy manager for `proxy`, with the same connections."""
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = _POOLS
+def _with_pools(make: Callable[..., Any], pools: dict[str, Any]) -> Callable[..., Any]:
+    def proxy_manager_for(proxy: str, **kwargs: Any) -> Any:
+        manager = make(proxy, **kwargs)
+        manager.pool_classes_by_scheme = pools
         return manager
+    return proxy_manager_for
 
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-             ) -> requests.Response:
-        """Send `request`; see `requests.adapters.HTTPAdapter.send`.
 
-        Raises:
-            HeadersTimeout: the headers did not arrive within `header_timeout` seconds.
-        """
-        _state.header_deadline = self.header_timeout
-        try:
-            return super().send(request, *args, **kwargs)
-        except _HeadersLate:
-            raise HeadersTimeout(f"the response headers did not arrive within "
-                                 f"{self.header_timeout:g} s", request=request) from None
-        finally:
-            _state.header_deadline = None
+def late_headers(error: BaseException) -> HeadersLate | None:
+    """The `HeadersLate` behind a requests or urllib3 error, if that is what it is."""
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, HeadersLate):
+            return current
+        seen.add(id(current))
+        pending += [*current.args, getattr(current, "reason", None), current.__cause__,
+                    current.__context__]
+    return None
 
 
 def check_declared_length(headers: Mapping[str, str], limit: int) -> None:

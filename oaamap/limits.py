@@ -97,8 +97,9 @@ def json_too_deep(text: str | bytes | bytearray, limit: int = MAX_JSON_DEPTH) ->
     return b"[]" in skeleton
 
 
-def load_json(text: str | bytes | bytearray, limit: int = MAX_JSON_DEPTH) -> Any:
-    """`json.loads(text)`, refusing documents nested deeper than `limit` before decoding them.
+def load_json(text: str | bytes | bytearray, limit: int = MAX_JSON_DEPTH, **options: Any) -> Any:
+    """`json.loads(text, **options)`, refusing documents nested deeper than `limit` before
+    decoding them.
 
     Raises:
         DepthError: the document is nested too deeply.
@@ -107,6 +108,6 @@ def load_json(text: str | bytes | bytearray, limit: int = MAX_JSON_DEPTH) -> Any
     if json_too_deep(text, limit):
         raise DepthError(limit)
     try:
-        return json.loads(text)
+        return json.loads(text, **options)
     except RecursionError:  # cannot happen after the check; kept as the last line
         raise DepthError(limit) from None

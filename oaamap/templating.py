@@ -73,8 +73,7 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str]) -> Te
         allowed: the top-level names this string may use (e.g. `env`, `vars`, a fan-out parent).
 
     Raises:
-        MappingError: a Jinja syntax error, a variable that is not allowed here, or a template
-            nested too deeply to compile.
+        MappingError: a Jinja syntax error, or a variable that is not allowed here.
     """
     if not _has_syntax(text):
         return Template(text, span)

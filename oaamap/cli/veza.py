@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PayloadError, PayloadErrors, PushError
-from ..limits import load_json
 from ..veza.client import PROVIDER_TEMPLATES, PushOutcome, VezaClient, VezaConfigError
 from ..veza.client import settings_from_env as _settings_from_env
 from ..veza.state import (
@@ -311,6 +310,8 @@ def _load_payload(args: argparse.Namespace, target: PushTarget, path: Path) -> s
     Raises:
         PayloadErrors: not JSON, not an object, or breaking Veza's rules (exit 4).
     """
+    from ..limits import load_json
+
     try:
         payload = load_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:

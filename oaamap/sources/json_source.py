@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from ..errors import Origin, SourceError, Span
 from ..expressions import Expression
-from ..limits import DepthError, load_json
+from ..limits import load_json
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
 from .files import open_text, resolve
@@ -58,9 +58,6 @@ class JsonSource:
                 continue
             try:
                 value = load_json(line)
-            except DepthError as e:
-                raise SourceError(self.name, f"the line is {e}", location=origin.where,
-                                  ref=origin.ref(number)) from None
             except ValueError as e:
                 raise SourceError(self.name, f"line is not JSON: {e}", location=origin.where,
                                   ref=origin.ref(number)) from e
@@ -70,8 +67,6 @@ class JsonSource:
     def _document(self, handle: Any, origin: Origin) -> Iterator[Record]:
         try:
             document = load_json(handle.read())
-        except DepthError as e:
-            raise SourceError(self.name, f"the document is {e}", location=origin.where) from None
         except ValueError as e:
             raise SourceError(self.name, f"the file is not JSON: {e}",
                               location=origin.where) from e

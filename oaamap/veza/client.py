@@ -24,10 +24,9 @@ from typing import Any
 
 import requests
 
-from .. import __version__
-from ..bounded_http import BodyTooLarge, DeadlineAdapter, check_declared_length, collect
+from .. import __version__, limits
+from ..bounded_http import BodyTooLarge, check_declared_length, collect, enforce_header_deadline
 from ..errors import OaamapError, PushError
-from ..limits import MAX_BODY_BYTES as MAX_ANSWER_BYTES
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -106,7 +105,7 @@ class ClientSettings:
     multipart_threshold: int = 50_000_000
     part_size: int = 50_000_000
     page_size: int = 250
-    max_body_bytes: int = MAX_ANSWER_BYTES
+    max_body_bytes: int = limits.MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -204,14 +203,6 @@ class _BearerAuth(requests.auth.AuthBase):
         return text.replace(self._key, "***") if self._key else text
 
 
-def _bounded_session(header_timeout: float) -> requests.Session:
-    session = requests.Session()
-    adapter = DeadlineAdapter(header_timeout)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
 def _excerpt(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -280,8 +271,9 @@ class VezaClient:
     ) -> None:
         self.settings = settings
         self._auth = _BearerAuth(settings.api_key)
-        self.session = session or _bounded_session(settings.read_timeout)
+        self.session = session or requests.Session()
         self.session.headers["user-agent"] = f"oaamap/{__version__} python-requests"
+        enforce_header_deadline(self.session, settings.read_timeout)
         self._notify = notify or (lambda _message: None)
         self._sleep = sleep
         self.retries = 0
@@ -341,9 +333,9 @@ class VezaClient:
         headers = {"content-type": "application/json"} if data is not None else {}
         try:
             response = self.session.request(
-                method, url, data=data, headers=headers, auth=self._auth,
+                method, url, data=data, headers=headers, auth=self._auth, stream=True,
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                verify=self.settings.verify, stream=True,
+                verify=self.settings.verify,
             )
             if response._content is False:  # not read yet (an adapter may have read it)
                 with response:

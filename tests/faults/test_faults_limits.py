@@ -395,7 +395,7 @@ HTTP_CASES = {
         "retries: 0", "the response declares 10,000,000,000,000 bytes, more than the "
         f"{MAX_BODY_BYTES:,} allowed", 5),
     "json-body-100000-deep": HttpCase(
-        deep_json, "retries: 0", "the response is nested deeper than 256 levels", 5),
+        deep_json, "retries: 0", "nested deeper than 256 levels of arrays/objects", 5),
 }
 
 

@@ -33,18 +33,18 @@ import urllib3.exceptions
 from ... import __version__
 from ...bounded_http import (
     BodyTooLarge,
-    DeadlineAdapter,
-    HeadersTimeout,
     check_declared_length,
     collect,
+    enforce_header_deadline,
+    late_headers,
 )
 from ...errors import SourceError, mask_secrets, sanitize_url
-from ...limits import MAX_BODY_BYTES, DepthError, load_json
+from ...limits import MAX_BODY_BYTES, load_json
 from .auth import Refreshable
 from .redact import Redactor, install_log_filter
 from .request import Request, Response
 
-__all__ = ["HEADER_FACTOR", "HttpClient", "RetryPolicy", "make_session"]
+__all__ = ["HttpClient", "RetryPolicy", "make_session"]
 
 log = logging.getLogger("oaamap.http")
 
@@ -55,7 +55,7 @@ _BODY_LIMIT = 500
 _DEADLINE_FACTOR = 10
 # The headers get twice `timeout` in total: a silent server still trips the (clearer) read
 # timeout first, a trickling one is cut off.
-HEADER_FACTOR = 2
+_HEADER_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,11 @@ def _option(options: Mapping[str, Any], key: str, env: str, default: float) -> f
     return default if value is None or value == "" else float(value)
 
 
-def make_session(pool_size: int, header_timeout: float = 30.0) -> requests.Session:
-    """A session with a connection pool sized for the fan-out, no urllib3-level retries, and
-    `header_timeout` seconds in total for the headers of each response."""
+def make_session(pool_size: int) -> requests.Session:
+    """A session with a connection pool sized for the fan-out and no urllib3-level retries."""
     session = requests.Session()
-    adapter = DeadlineAdapter(header_timeout, pool_connections=4,
-                              pool_maxsize=max(pool_size, 4), max_retries=0)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4),
+                                            max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = f"oaamap/{__version__}"
@@ -136,15 +135,16 @@ class HttpClient:
         timeout: seconds for connecting and for each wait for data.
         redactor: the run's known secrets.
         stop: set when the read is abandoned; waits are cut short and no new attempt starts.
-        max_body_bytes: the largest decoded body accepted.
+        max_body_bytes: the largest decoded body accepted (default `limits.MAX_BODY_BYTES`).
     """
 
     def __init__(self, source: str, session: requests.Session, policy: RetryPolicy,
                  timeout: float, redactor: Redactor, stop: threading.Event,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int | None = None) -> None:
         self.source, self.session, self.policy = source, session, policy
         self.timeout, self.redact, self.stop = timeout, redactor, stop
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes = max_body_bytes or MAX_BODY_BYTES
+        enforce_header_deadline(session, timeout * _HEADER_FACTOR)
 
     def send(self, request: Request, auth: requests.auth.AuthBase | None, where: str) -> Response:
         """Send `request` (with retries) and return the successful response.
@@ -186,9 +186,6 @@ class HttpClient:
         """
         try:
             return load_json(response.content)
-        except DepthError as e:
-            raise SourceError(self.source, f"the response is {e}", location=self.redact(where),
-                              status=response.status) from None
         except (ValueError, UnicodeDecodeError) as e:
             kind = response.headers.get("Content-Type", "no content type")
             raise SourceError(
@@ -279,8 +276,10 @@ class HttpClient:
     def _describe(self, e: requests.exceptions.RequestException) -> str:
         if isinstance(e, requests.exceptions.ConnectTimeout):
             text = f"could not connect within {self.timeout:g} s"
-        elif isinstance(e, _Deadline | HeadersTimeout):
+        elif isinstance(e, _Deadline):
             text = str(e)
+        elif late_headers(e) is not None:
+            text = str(late_headers(e))
         elif isinstance(e, requests.exceptions.Timeout):
             text = f"no data within {self.timeout:g} s (timeout)"
         else:

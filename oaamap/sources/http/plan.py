@@ -23,9 +23,11 @@ from .source import HttpSource
 __all__ = ["OPTIONS", "plan_http"]
 
 OPTIONS = ("url", "method", "headers", "params", "body", "auth", "records", "paginate",
-           "for_each", "concurrency", "timeout", "retries", "max_pages", "max_body_bytes")
+           "for_each", "concurrency", "timeout", "retries", "max_pages")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
+# Limits on what the server may send (docs/language.md, "Limits on untrusted input").
+LIMIT_OPTIONS = ("max_body_bytes",)
 
 Path = tuple[Any, ...]
 
@@ -41,7 +43,7 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
     """
     base: Path = ("sources", name, "http")
     spec = expect_mapping(ctx, config.get("http"), base, f"`http` of source `{name}`") or {}
-    check_keys(ctx, spec, base, OPTIONS, ("url",), "an `http` source")
+    check_keys(ctx, spec, base, OPTIONS + LIMIT_OPTIONS, ("url",), "an `http` source")
     for_each = _plan_for_each(name, spec.get("for_each"), ctx, (*base, "for_each"))
     names = _parent_alias(spec.get("for_each"))
     method = _plan_method(spec.get("method", "GET"), ctx, (*base, "method"))

@@ -11,11 +11,10 @@ import requests.auth
 
 from ...errors import MappingError, Origin, SourceError, Span, excerpt
 from ...expressions import Expression
-from ...limits import MAX_BODY_BYTES
 from ...templating import Template
 from .. import ReadContext, Record
 from .auth import AuthSpec, AuthTools
-from .client import HEADER_FACTOR, HttpClient, RetryPolicy, make_session
+from .client import HttpClient, RetryPolicy, make_session
 from .fanout import ordered_map
 from .paginators import PaginationError, PaginatorFactory
 from .redact import Redactor
@@ -46,7 +45,7 @@ class HttpSource:
     timeout: float = 30.0
     retries: int = 5
     max_pages: int = 10_000
-    max_body_bytes: int = MAX_BODY_BYTES
+    max_body_bytes: int | None = None  # None: limits.MAX_BODY_BYTES
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -209,7 +208,7 @@ class _Run:
     @classmethod
     def start(cls, source: HttpSource, ctx: ReadContext) -> _Run:
         concurrency = int(ctx.options.get("http_concurrency") or source.concurrency)
-        session = make_session(concurrency + 2, source.timeout * HEADER_FACTOR)
+        session = make_session(concurrency + 2)
         redactor, stop = Redactor(), threading.Event()
         policy = RetryPolicy.from_options(source.retries, ctx.options)
         client = HttpClient(source.name, session, policy, source.timeout, redactor, stop,
