@@ -81,15 +81,6 @@ def _exit_code(error: OaamapError) -> int:
     return int(getattr(error, "exit_code", ExitStatus.ERROR))
 
 
-_EXHAUSTED: dict[type[BaseException], str] = {
-    RecursionError: "oaamap: error: an input is nested too deeply to process (Python's recursion "
-                    "limit was reached); look for deeply nested JSON or YAML in the mapping or "
-                    "the data (--traceback shows where)",
-    MemoryError: "oaamap: error: out of memory; an input (a source, a response, a value built by "
-                 "an expression) is too large to process (--traceback shows where)",
-}
-
-
 def print_warnings(warnings: Sequence[Warning_], verbose: int, limit: int = 20) -> None:
     """Print warnings on stderr (the first `limit` unless verbose)."""
     shown = warnings if verbose else warnings[:limit]
@@ -139,6 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"oaamap: unexpected error: {type(e).__name__}: {e} "
                   "(run again with --traceback and report it)", file=sys.stderr)
         return ExitStatus.ERROR
+
+
+_EXHAUSTED: dict[type[BaseException], str] = {
+    RecursionError: "oaamap: error: an input is nested too deeply to process (Python's recursion "
+                    "limit was reached); look for deeply nested JSON or YAML in the mapping or "
+                    "the data (--traceback shows where)",
+    MemoryError: "oaamap: error: out of memory; an input (a source, a response, a value built by "
+                 "an expression) is too large to process (--traceback shows where)",
+}
 
 
 def _load_commands() -> None:
