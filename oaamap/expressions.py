@@ -31,6 +31,7 @@ from .limits import (
     REGEX_TIMEOUT,
     DepthError,
     load_json,
+    too_deep_at,
 )
 
 __all__ = [
@@ -590,34 +591,6 @@ def _check_pattern(node: dict[str, Any], text: str, position: int) -> None:
                                   max(1, len(pattern["value"]))) from None
 
 
-_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
-
-
-def _too_deep(text: str, limit: int) -> int | None:
-    """Where the bracket nesting of `text` first goes past `limit` (quoted strings skipped), or
-    None; checked before parsing because jmespath's parser recurses once per level."""
-    depth = 0
-    quote = ""
-    escaped = False
-    for i, char in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char in _OPEN:
-            depth += 1
-            if depth > limit:
-                return i
-        elif char in _CLOSE:
-            depth -= 1
-    return None
-
-
 def _tree_depth(node: dict[str, Any]) -> int:
     """The depth of a parsed expression, walked without recursion (`a.a.a...` nests deeply)."""
     deepest = 0
@@ -631,7 +604,7 @@ def _tree_depth(node: dict[str, Any]) -> int:
 
 
 def _check_depth(text: str) -> None:
-    where = _too_deep(text, MAX_EXPRESSION_DEPTH)
+    where = too_deep_at(text, MAX_EXPRESSION_DEPTH)
     if where is not None:
         raise ExpressionError(f"the expression nests brackets deeper than "
                               f"{MAX_EXPRESSION_DEPTH} levels", where)

@@ -24,6 +24,7 @@ __all__ = [
     "DepthError",
     "json_too_deep",
     "load_json",
+    "too_deep_at",
 ]
 
 MAX_MAPPING_BYTES = 5 * 1024 * 1024
@@ -111,3 +112,37 @@ def load_json(text: str | bytes | bytearray, limit: int = MAX_JSON_DEPTH, **opti
         return json.loads(text, **options)
     except RecursionError:  # cannot happen after the check; kept as the last line
         raise DepthError(limit) from None
+
+
+_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
+
+
+def too_deep_at(text: str, limit: int) -> int | None:
+    """Where the bracket nesting of an expression first goes past `limit` (quoted strings
+    skipped), or None. Checked before parsing: JMESPath's and Jinja's parsers recurse once per
+    level, and so does Python's compiler on a compiled template.
+
+    Example:
+        >>> too_deep_at("f(g(h(x)))", 2), too_deep_at("f(')))(((')", 1)
+        (5, None)
+    """
+    depth = 0
+    quote = ""
+    escaped = False
+    for i, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in _OPEN:
+            depth += 1
+            if depth > limit:
+                return i
+        elif char in _CLOSE:
+            depth -= 1
+    return None

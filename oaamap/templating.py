@@ -77,15 +77,11 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str]) -> Te
     """
     if not _has_syntax(text):
         return Template(text, span)
-    try:
-        return _compile(text, span, allowed)
-    except RecursionError:
-        # Jinja's parser and compiler recurse once per nesting level of the expression.
-        raise MappingError("the template is nested too deeply to compile", span,
-                           expression=text if len(text) <= 120 else text[:117] + "...") from None
+    from .limits import MAX_EXPRESSION_DEPTH, too_deep_at
 
-
-def _compile(text: str, span: Span | None, allowed: Iterable[str]) -> Template:
+    if too_deep_at(text, MAX_EXPRESSION_DEPTH) is not None:
+        raise MappingError(f"the template nests brackets deeper than {MAX_EXPRESSION_DEPTH} "
+                           "levels", span, expression=text[:120])
     try:
         ast = ENVIRONMENT.parse(text)
     except jinja2.TemplateSyntaxError as e:
@@ -95,6 +91,9 @@ def _compile(text: str, span: Span | None, allowed: Iterable[str]) -> Template:
         raise MappingError(
             f"Jinja syntax error: {e.message}", where, expression=text
         ) from e
+    except RecursionError:  # deep without brackets (e.g. `not not not ...`)
+        raise MappingError("the template is nested too deeply to compile", span,
+                           expression=text[:120]) from None
     names = frozenset(jinja2.meta.find_undeclared_variables(ast))
     allowed_set = frozenset(allowed)
     unknown = sorted(names - allowed_set)

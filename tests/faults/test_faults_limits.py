@@ -135,7 +135,7 @@ def _cases() -> dict[str, Case]:
         "jinja-template-5000-parentheses": Case(
             mapping(data_source='"{{ ' + "(" * 5000 + "1" + ")" * 5000 + ' }}"'),
             {"data/people.csv": people()}, where=r"mapping\.yaml:4:14",
-            message="the template is nested too deeply to compile"),
+            message="the template nests brackets deeper than 100 levels"),
         "regex-invalid-constant-pattern": Case(regex_bad, {"data/people.csv": people()},
                                                where=r"mapping\.yaml:14:\d+",
                                                message="invalid regular expression `(unclosed`"),
@@ -545,3 +545,13 @@ def test_veza_answer_nested_100000_deep_is_a_push_error(tmp_path: Path, hostile:
     assert code == 5, err
     assert "answered with something that is not a JSON object" in err
     assert "nested too deeply" not in err and "Traceback" not in err
+
+
+def test_a_template_deep_without_brackets_is_a_mapping_error(tmp_path: Path) -> None:
+    text = mapping(data_source='"{{ ' + "not " * 3000 + 'true }}"')
+    path = write_case(tmp_path, text, {"data/people.csv": people()})
+    result = run_cli("validate", str(path))
+    assert result.code == 2, result.err
+    assert re.search(r"mapping\.yaml:4:14: error: the template is nested too deeply to compile",
+                     result.err), result.err[:2000]
+    assert "Traceback" not in result.err and "unexpected error" not in result.err
