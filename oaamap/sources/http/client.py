@@ -274,12 +274,13 @@ class HttpClient:
                            location=self.redact(where), status=status, body=failure.body)
 
     def _describe(self, e: requests.exceptions.RequestException) -> str:
+        late = late_headers(e)
         if isinstance(e, requests.exceptions.ConnectTimeout):
             text = f"could not connect within {self.timeout:g} s"
         elif isinstance(e, _Deadline):
             text = str(e)
-        elif late_headers(e) is not None:
-            text = str(late_headers(e))
+        elif late is not None:
+            text = str(late)
         elif isinstance(e, requests.exceptions.Timeout):
             text = f"no data within {self.timeout:g} s (timeout)"
         else:
