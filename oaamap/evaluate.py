@@ -290,7 +290,7 @@ class Evaluation:
                 try:
                     if _is_false(where(data)):
                         continue
-                except (jmespath.exceptions.JMESPathError, ValueError) as e:
+                except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:
                     self._error(rule, record.ref, f"`where` failed: {e}",
                                 getattr(rule.where, "text", None), rule.field_spans.get("where"),
                                 data)
@@ -322,7 +322,7 @@ class Evaluation:
         name, expr = rule.each
         try:
             items = expr.evaluate(data)
-        except (jmespath.exceptions.JMESPathError, ValueError) as e:
+        except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:
             self._error(rule, record.ref, f"`each` failed: {e}", expr.text,
                         rule.field_spans.get("each"), data)
             return ()
@@ -451,7 +451,7 @@ class Evaluation:
                         return None
                     continue
                 values[key] = value
-        except (jmespath.exceptions.JMESPathError, ValueError) as e:
+        except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:
             rule = compiled.rule
             self._error(rule, record.ref, f"`{key}`: {e}", getattr(rule.fields[key], "text", None),
                         rule.field_spans.get(key), data)
@@ -512,7 +512,7 @@ class Evaluation:
                 if value is None or value == "":
                     continue
                 out[prop.name] = PROPERTY_CASTS[prop.type](value) if prop.type else value
-            except (jmespath.exceptions.JMESPathError, ValueError) as e:
+            except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:
                 self._error(rule, record.ref if record else None,
                             f"property `{prop.name}`: {e}", getattr(prop.value, "text", None),
                             prop.span, data)
@@ -528,7 +528,7 @@ class Evaluation:
                     out.append((key, _text(value)))
             if rule.tags.expression is not None:
                 out.extend(_tag_list(rule.tags.expression.evaluate(data)))
-        except (jmespath.exceptions.JMESPathError, ValueError) as e:
+        except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:
             self._error(rule, record.ref, f"`tags`: {e}", None, rule.field_spans.get("tags"),
                         data)
             return None

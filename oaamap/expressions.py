@@ -21,7 +21,18 @@ import jmespath
 import jmespath.exceptions
 import jmespath.functions
 import jmespath.visitor
+import regex
 from jmespath.functions import signature
+
+from .limits import (
+    MAX_EXPRESSION_DEPTH,
+    MAX_TEXT_LENGTH,
+    REGEX_GIVE_UP,
+    REGEX_TIMEOUT,
+    DepthError,
+    load_json,
+    too_deep_at,
+)
 
 __all__ = [
     "Expression",
@@ -139,6 +150,9 @@ class OaamapFunctions(jmespath.functions.Functions):
         super().__init__()
         self._lookups: LookupProvider | None = None
         self._vars: Mapping[str, Any] | None = None
+        # Timeouts per pattern: after a few, the pattern is not run again (a hostile data set
+        # must not cost REGEX_TIMEOUT per row).
+        self._regex_timeouts: dict[str, int] = {}
 
     def _validate_arguments(self, args: list[Any], sig: list[dict[str, Any]], name: str) -> None:
         # jmespath has variadic but not optional parameters; oaamap adds "optional" for to_rfc3339.
@@ -178,19 +192,63 @@ class OaamapFunctions(jmespath.functions.Functions):
 
     @signature({"types": ["string", "null"]}, {"types": ["string"]}, {"types": ["string"]})
     def _func_replace(self, s: str | None, old: str, new: str) -> str | None:
-        return None if s is None else s.replace(old, new)
+        if s is None:
+            return None
+        count = s.count(old)  # '' occurs len(s) + 1 times
+        _check_length("replace", len(s) + count * (len(new) - len(old)))
+        return s.replace(old, new)
 
     @signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_regex_match(self, s: str | None, pattern: str) -> bool | None:
-        return None if s is None else _regex(pattern).search(s) is not None
+        if s is None:
+            return None
+        compiled = self._pattern("regex_match", pattern)
+        try:
+            return compiled.search(s, timeout=REGEX_TIMEOUT) is not None
+        except TimeoutError:
+            raise self._timed_out("regex_match", pattern, s) from None
 
     @signature({"types": ["string", "null"]}, {"types": ["string"]}, {"types": ["string"]})
     def _func_regex_replace(self, s: str | None, pattern: str, repl: str) -> str | None:
-        return None if s is None else _regex(pattern).sub(repl, s)
+        if s is None:
+            return None
+        compiled = self._pattern("regex_replace", pattern)
+        parts: list[str] = []
+        size, end = 0, 0
+        try:
+            # Match by match, so neither the run time nor the result's size is unbounded.
+            for match in compiled.finditer(s, timeout=REGEX_TIMEOUT):
+                piece = match.expand(repl)
+                size += match.start() - end + len(piece)
+                _check_length("regex_replace", size)
+                parts += (s[end:match.start()], piece)
+                end = match.end()
+        except TimeoutError:
+            raise self._timed_out("regex_replace", pattern, s) from None
+        except (regex.error, IndexError) as e:
+            raise FunctionError(f"regex_replace: invalid replacement `{repl}`: {e}") from e
+        _check_length("regex_replace", size + len(s) - end)
+        parts.append(s[end:])
+        return "".join(parts)
+
+    def _pattern(self, function: str, pattern: str) -> regex.Pattern[str]:
+        count = self._regex_timeouts.get(pattern, 0)
+        if count >= REGEX_GIVE_UP:
+            raise FunctionError(f"{function}: the pattern `{pattern}` is not run any more: it ran "
+                                f"out of time on {count} earlier values")
+        return _regex(pattern)
+
+    def _timed_out(self, function: str, pattern: str, value: str) -> FunctionError:
+        self._regex_timeouts[pattern] = self._regex_timeouts.get(pattern, 0) + 1
+        return FunctionError(
+            f"{function}: the pattern `{pattern}` ran longer than {REGEX_TIMEOUT:g} s on a "
+            f"{len(value):,}-character value (catastrophic backtracking? simplify the pattern, "
+            "e.g. avoid nested or overlapping repetitions such as `(a|aa)+`)")
 
     @signature({"types": [], "variadic": True})
     def _func_concat(self, *args: Any) -> str | None:
         parts = [_text(a) for a in args if a is not None]
+        _check_length("concat", sum(map(len, parts)))
         return "".join(parts) if parts else None
 
     @signature({"types": []})
@@ -225,24 +283,31 @@ class OaamapFunctions(jmespath.functions.Functions):
 
     @signature({"types": ["string", "number", "null"]}, {"types": ["number"]})
     def _func_zero_pad(self, s: Any, n: int) -> str | None:
-        return None if s is None else _text(s).zfill(int(n))
+        if s is None:
+            return None
+        _check_length("zero_pad", int(n))
+        return _text(s).zfill(int(n))
 
     @signature({"types": ["array", "null"]})
     def _func_unique(self, items: list[Any] | None) -> list[Any] | None:
         if items is None:
             return None
-        seen: list[Any] = []
+        # Keyed by value so a long list costs linear time, not quadratic.
+        seen: dict[Any, Any] = {}
         for item in items:
-            if item not in seen:
-                seen.append(item)
-        return seen
+            key = item if not isinstance(item, list | dict) else (
+                type(item).__name__, json.dumps(item, sort_keys=True, default=str))
+            seen.setdefault(key, item)
+        return list(seen.values())
 
     @signature({"types": ["string", "null"]})
     def _func_parse_json(self, s: str | None) -> Any:
         if s is None or s == "":
             return None
         try:
-            return json.loads(s)
+            return load_json(s)
+        except DepthError as e:
+            raise FunctionError(f"parse_json: the value is {e}") from e
         except ValueError as e:
             raise FunctionError(f"parse_json: `{s[:60]}` is not JSON: {e}") from e
 
@@ -280,16 +345,28 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+def _check_length(function: str, length: int) -> None:
+    if length > MAX_TEXT_LENGTH:
+        raise FunctionError(f"{function}: the result would be {length:,} characters long, more "
+                            f"than the {MAX_TEXT_LENGTH:,} allowed")
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
+# Patterns compiled once: the constant ones at plan time, the others on first use (bounded).
+_REGEX_CACHE: dict[str, regex.Pattern[str]] = {}
+_REGEX_CACHE_SIZE = 1024
+REGEX_FUNCTIONS = frozenset({"regex_match", "regex_replace"})
+
+
+def _regex(pattern: str) -> regex.Pattern[str]:
     compiled = _REGEX_CACHE.get(pattern)
     if compiled is None:
         try:
-            compiled = _REGEX_CACHE[pattern] = re.compile(pattern)
-        except re.error as e:
+            compiled = regex.compile(pattern)
+        except (regex.error, RecursionError, OverflowError) as e:
             raise FunctionError(f"invalid regular expression `{pattern}`: {e}") from e
+        if len(_REGEX_CACHE) >= _REGEX_CACHE_SIZE:
+            _REGEX_CACHE.clear()
+        _REGEX_CACHE[pattern] = compiled
     return compiled
 
 
@@ -485,6 +562,8 @@ def _check_functions(node: dict[str, Any], functions: OaamapFunctions, text: str
         if name == "var" and node["children"][0]["type"] != "literal":
             raise ExpressionError("`var()` needs the var's name as a string literal, e.g. "
                                   "var('date_format')", position, len(name))
+        if name in REGEX_FUNCTIONS:
+            _check_pattern(node, text, position)
     for child in node.get("children", []):
         if isinstance(child, dict):
             _check_functions(child, functions, text)
@@ -498,6 +577,37 @@ def _check_lookup_args(node: dict[str, Any], text: str, position: int) -> None:
                 "e.g. lookup('people', 'email', manager_email)",
                 position, len(node["value"]),
             )
+
+
+def _check_pattern(node: dict[str, Any], text: str, position: int) -> None:
+    """Compile a constant pattern now: an invalid one is a mistake in the mapping."""
+    pattern = node["children"][1]
+    if pattern["type"] == "literal" and isinstance(pattern["value"], str):
+        try:
+            _regex(pattern["value"])
+        except FunctionError as e:
+            found = text.find(pattern["value"], position)
+            raise ExpressionError(str(e), found if found >= 0 else position,
+                                  max(1, len(pattern["value"]))) from None
+
+
+def _tree_depth(node: dict[str, Any]) -> int:
+    """The depth of a parsed expression, walked without recursion (`a.a.a...` nests deeply)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in current.get("children", [])
+                     if isinstance(child, dict))
+    return deepest
+
+
+def _check_depth(text: str) -> None:
+    where = too_deep_at(text, MAX_EXPRESSION_DEPTH)
+    if where is not None:
+        raise ExpressionError(f"the expression nests brackets deeper than "
+                              f"{MAX_EXPRESSION_DEPTH} levels", where)
 
 
 def _find_call(text: str, name: str) -> int:
@@ -564,8 +674,9 @@ def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
         functions: the function registry (one per plan; it owns the lookup tables).
 
     Raises:
-        ExpressionError: a syntax error, an unknown function or a wrong argument count, with the
-            0-based position in `text`.
+        ExpressionError: a syntax error, an unknown function, a wrong argument count, an
+            invalid constant regular expression, or nesting deeper than `MAX_EXPRESSION_DEPTH`,
+            with the 0-based position in `text`.
 
     Example:
         >>> compile_expression("lower(email)", OaamapFunctions()).search({"email": "A@X"})
@@ -573,10 +684,16 @@ def compile_expression(text: str, functions: OaamapFunctions) -> Expression:
     """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("empty expression", 0)
+    _check_depth(text)
     try:
         parsed = jmespath.compile(text).parsed
     except jmespath.exceptions.JMESPathError as e:
         raise _parse_error(text, e) from e
+    except RecursionError:
+        raise ExpressionError("the expression is nested too deeply to parse", 0) from None
+    if _tree_depth(parsed) > MAX_EXPRESSION_DEPTH:
+        raise ExpressionError(f"the expression nests deeper than {MAX_EXPRESSION_DEPTH} levels "
+                              "(fields, functions and operators)", 0)
     _check_functions(parsed, functions, text)
     fields = frozenset(_root_fields(parsed))
     return Expression(

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from .errors import MappingError, MappingErrors, Span
+from .limits import MAX_MAPPING_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 __all__ = ["Document", "NodeInfo", "load", "load_text"]
 
@@ -124,22 +125,96 @@ def _index(node: yaml.Node, path: Path_, key_mark: yaml.Mark | None,
             _index(item, (*path, i), None, out, errors, file, lines)
 
 
+class _LimitExceeded(yaml.YAMLError):
+    """The YAML goes past a limit on untrusted input; `mark` is where."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting limit and a budget of expanded nodes.
+
+    The composer recurses once per nesting level, so the depth is checked before going deeper.
+    An alias counts as the whole node it repeats, so "billion laughs" documents are refused
+    while they are composed, before anything walks the exponential tree.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise _LimitExceeded(f"the alias `*{event.anchor}` repeats a node that contains "
+                                     "it (a recursive document)", event.start_mark)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _LimitExceeded(f"the mapping file is nested deeper than {MAX_YAML_DEPTH} "
+                                     "levels", self.peek_event().start_mark)
+            node: yaml.Node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))
+        self._sizes[id(node)] = size
+        if size > MAX_YAML_NODES:
+            raise _LimitExceeded(f"the mapping file expands to more than {MAX_YAML_NODES:,} "
+                                 "values (aliases repeat whole nodes: a \"billion laughs\" "
+                                 "document?)", node.start_mark)
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _limit_error(e: _LimitExceeded, file: str, lines: list[str]) -> MappingErrors:
+    span = None
+    if e.mark is not None:
+        span = Span(file, e.mark.line + 1, e.mark.column + 1, 1,
+                    lines[e.mark.line] if e.mark.line < len(lines) else "")
+    return MappingErrors([MappingError(e.message, span)], file)
+
+
+def _size_error(file: str, first_line: str) -> MappingErrors:
+    return MappingErrors([MappingError(
+        f"the mapping file is larger than {MAX_MAPPING_BYTES // (1024 * 1024)} MiB; refusing "
+        "to read it", Span(file, 1, 1, 1, first_line))], file)
+
+
 def load_text(text: str, file: str = "<mapping>") -> Document:
     """Parse mapping text into a Document.
 
     Raises:
-        MappingErrors: the YAML is malformed, or a key is repeated in one mapping.
+        MappingErrors: the YAML is malformed, a key is repeated in one mapping, or the text
+            goes past a limit (size, nesting depth, alias expansion; see `limits`).
 
     Example:
         >>> load_text("oaamap: 1\\ntemplate: hris\\n").span(("template",)).line
         2
     """
+    if len(text) > MAX_MAPPING_BYTES:
+        raise _size_error(file, text[:200].split("\n", 1)[0])
     lines = text.splitlines()
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     loader.name = file
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _LimitExceeded as e:
+        raise _limit_error(e, file, lines) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         span = None
@@ -164,11 +239,17 @@ def load(path: Path | str) -> Document:
     """Read and parse a mapping file.
 
     Raises:
-        MappingErrors: the file cannot be read or is not valid YAML.
+        MappingErrors: the file cannot be read, is larger than `MAX_MAPPING_BYTES`, or is not
+            valid YAML.
     """
     shown = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        # Read one byte past the limit: a pipe or device has no size to check beforehand.
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_MAPPING_BYTES + 1)
+        if len(raw) > MAX_MAPPING_BYTES:
+            raise _size_error(shown, raw[:200].decode("utf-8", "replace").split("\n", 1)[0])
+        text = raw.decode("utf-8-sig")
     except OSError as e:
         raise MappingErrors([MappingError(f"cannot read the mapping file: {e.strerror}")],
                             shown) from e

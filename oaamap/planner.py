@@ -62,8 +62,9 @@ class _Planner:
         try:
             compiled = compile_expression(text, self.functions)
         except ExpressionError as e:
+            shown = text if len(text) <= 120 else text[:117] + "..."  # a hostile 10k-char one
             self.errors.add(MappingError(
-                e.message + (f" in `{text}`" if "`" not in e.message else ""),
+                e.message + (f" in `{shown}`" if "`" not in e.message else ""),
                 self.doc.expression_span(path, e.position, e.length), expression=text,
                 hint=e.hint, path=_json_path(path)))
             return None

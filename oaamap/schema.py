@@ -149,6 +149,7 @@ def _http_properties() -> dict[str, Any]:
         "timeout": {"type": "number", "exclusiveMinimum": 0},
         "retries": {"type": "integer", "minimum": 0, "maximum": 20},
         "max_pages": {"type": "integer", "minimum": 1},
+        "max_body_bytes": {"type": "integer", "minimum": 1},
     }
 
 

@@ -98,6 +98,11 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str], *,
     """
     if not _has_syntax(text):
         return Template(text, span)
+    from .limits import MAX_EXPRESSION_DEPTH, too_deep_at
+
+    if too_deep_at(text, MAX_EXPRESSION_DEPTH) is not None:
+        raise MappingError(f"the template nests brackets deeper than {MAX_EXPRESSION_DEPTH} "
+                           "levels", span, expression=text[:120])
     try:
         ast = ENVIRONMENT.parse(text)
     except jinja2.TemplateSyntaxError as e:
@@ -107,6 +112,9 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str], *,
         raise MappingError(
             f"Jinja syntax error: {e.message}", where, expression=text
         ) from e
+    except RecursionError:  # deep without brackets (e.g. `not not not ...`)
+        raise MappingError("the template is nested too deeply to compile", span,
+                           expression=text[:120]) from None
     names = frozenset(jinja2.meta.find_undeclared_variables(ast))
     allowed_set = frozenset(allowed)
     unknown = sorted(names - allowed_set)

@@ -71,7 +71,7 @@ def test_added_functions(text: str, data: dict[str, Any], expected: Any) -> None
     ("to_rfc3339(v)", {"v": "yesterday"}),
     ("to_rfc3339(v, '%m/%d/%Y')", {"v": "2021-03-04"}),
     ("parse_json(v)", {"v": "{nope"}),
-    ("regex_match(v, '(')", {"v": "x"}),
+    ("regex_match(v, p)", {"v": "x", "p": "("}),
 ])
 def test_function_errors(text: str, data: dict[str, Any]) -> None:
     """Bad input is an error, never a silent null."""

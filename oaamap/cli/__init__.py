@@ -172,6 +172,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         return ExitStatus.OK
+    except (RecursionError, MemoryError) as e:  # the last line: inputs are bounded before this
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
+        print(_EXHAUSTED[type(e)], file=sys.stderr)
+        return ExitStatus.DATA_INVALID if isinstance(e, RecursionError) else ExitStatus.ERROR
     except Exception as e:  # a bug: keep it short unless asked
         if getattr(args, "traceback", False):
             traceback.print_exc()
@@ -179,6 +184,15 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"oaamap: unexpected error: {type(e).__name__}: {mask_text(str(e))} "
                   "(run again with --traceback and report it)", file=sys.stderr)
         return ExitStatus.ERROR
+
+
+_EXHAUSTED: dict[type[BaseException], str] = {
+    RecursionError: "oaamap: error: an input is nested too deeply to process (Python's recursion "
+                    "limit was reached); look for deeply nested JSON or YAML in the mapping or "
+                    "the data (--traceback shows where)",
+    MemoryError: "oaamap: error: out of memory; an input (a source, a response, a value built by "
+                 "an expression) is too large to process (--traceback shows where)",
+}
 
 
 def _load_commands() -> None:

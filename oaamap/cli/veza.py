@@ -480,8 +480,10 @@ def _load_payload(args: argparse.Namespace, target: PushTarget, path: Path) -> s
     Raises:
         PayloadErrors: not JSON, not an object, or breaking Veza's rules (exit 4).
     """
+    from ..limits import load_json
+
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = load_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise PayloadErrors([PayloadError(f"cannot read payload `{path}`: {e}")]) from e
     if not isinstance(payload, dict):

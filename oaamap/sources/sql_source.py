@@ -131,6 +131,12 @@ class SqlSource:
         except sqlalchemy.exc.SQLAlchemyError as e:
             raise SourceError(self.name, f"{phase}: {_detail(e, password)}", location=shown,
                               ref=origin.ref(number + 1) if number else None) from e
+        except RecursionError:
+            # The driver decodes json/jsonb columns with Python's recursive decoder, a batch at
+            # a time: the row is only known to be in the batch being fetched.
+            raise SourceError(self.name, f"a JSON value in rows {number + 1} to "
+                              f"{number + self.batch_size} is nested too deeply to read (more "
+                              "than Python's recursion limit)", location=shown) from None
 
     def _columns(self, keys: list[str], shown: str) -> list[str]:
         seen: set[str] = set()

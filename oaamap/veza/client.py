@@ -25,7 +25,8 @@ from typing import Any
 import requests
 import urllib3
 
-from .. import __version__
+from .. import __version__, limits
+from ..bounded_http import BodyTooLarge, check_declared_length, collect, enforce_header_deadline
 from ..errors import OaamapError, PushError
 from ..redact import mask_text, remember, sanitize_url
 
@@ -93,7 +94,9 @@ class ClientSettings:
         url: base URL, normalized by `normalize_url`.
         api_key: the bearer key (never shown by repr).
         verify: TLS verification: True, False (`--insecure`) or a CA bundle path.
-        connect_timeout / read_timeout: seconds, per request.
+        connect_timeout / read_timeout: seconds, per request; `read_timeout` also bounds the
+            total wait for an answer's headers and, separately, for its body.
+        max_body_bytes: the largest answer read (decoded); a larger one is a PushError.
         max_retries: retries after the first attempt, for 429, 5xx and connection errors.
         backoff_base / backoff_cap: the n-th retry waits `min(cap, base * 2**n)` seconds.
         retry_after_cap: longest `Retry-After` honoured, in seconds.
@@ -116,6 +119,7 @@ class ClientSettings:
     multipart_threshold: int = 50_000_000
     part_size: int = 50_000_000
     page_size: int = 250
+    max_body_bytes: int = limits.MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -351,6 +355,7 @@ class VezaClient:
         remember(settings.api_key)
         self.session = session or requests.Session()
         self.session.headers["user-agent"] = f"oaamap/{__version__} python-requests"
+        enforce_header_deadline(self.session, settings.read_timeout)
         self._notify = notify or (lambda _message: None)
         self._sleep = sleep
         self.retries = 0
@@ -419,15 +424,32 @@ class VezaClient:
         headers = {"content-type": "application/json"} if data is not None else {}
         try:
             response = self.session.request(
-                method, url, data=data, headers=headers, auth=self._auth,
+                method, url, data=data, headers=headers, auth=self._auth, stream=True,
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 verify=self.settings.verify,
                 # A redirect would carry the payload (and, on the same host, the key) elsewhere.
                 allow_redirects=False,
             )
+            if response._content is False:  # not read yet (an adapter may have read it)
+                with response:
+                    self._read_body(response)
         except (requests.ConnectionError, requests.Timeout) as e:
             return None, e
+        except BodyTooLarge as e:
+            raise PushError(f"{method} answered with a body too large to read: {e}",
+                            status=response.status_code, url=url, code="RESPONSE_TOO_LARGE"
+                            ) from None
         return response, None
+
+    def _read_body(self, response: requests.Response) -> None:
+        """Read the streamed body within `max_body_bytes` and `read_timeout` in total."""
+        limit, seconds = self.settings.max_body_bytes, self.settings.read_timeout
+        check_declared_length(response.headers, limit)
+        body = collect(response.iter_content(64 * 1024), limit, time.monotonic() + seconds,
+                       requests.Timeout, seconds)
+        # What requests itself stores once a body is read: .content/.text/.json() use it.
+        response._content = body
+        response._content_consumed = True
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
         asked = _retry_after(response)
@@ -449,7 +471,7 @@ class VezaClient:
                 status=response.status_code, url=url, code="REDIRECT")
         try:
             decoded = response.json() if response.content else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile answer nested too deeply
             decoded = None
         if not isinstance(decoded, dict):
             raise PushError(
@@ -464,7 +486,7 @@ class VezaClient:
         text = self._scrub(response.text or "")
         try:
             decoded = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             decoded = None
         if not isinstance(decoded, dict):
             return PushError(

@@ -1,6 +1,8 @@
 """Sending requests for the `http` source: session, timeouts, retries with backoff, clear errors.
 
-Every request has a connect/read timeout and a deadline for the whole response (10x the timeout),
+Every request has a connect/read timeout, a total deadline for the response headers (2x the
+timeout, so a server trickling header bytes is cut off), a deadline for the whole body (10x the
+timeout) and a limit on the decoded body size (`max_body_bytes`, gzip/deflate bombs included),
 and is retried a bounded number of times on connection errors, timeouts, 408, 429, 5xx and a 403
 that is a rate limit (with `Retry-After`, or GitHub's `X-RateLimit-Remaining: 0`), waiting an
 exponential backoff or what the server asks (capped). Everything that fails ends in one
@@ -29,7 +31,15 @@ import requests.auth
 import urllib3.exceptions
 
 from ... import __version__
+from ...bounded_http import (
+    BodyTooLarge,
+    check_declared_length,
+    collect,
+    enforce_header_deadline,
+    late_headers,
+)
 from ...errors import SourceError, mask_secrets, sanitize_url
+from ...limits import MAX_BODY_BYTES, load_json
 from .auth import Refreshable
 from .redact import Redactor, install_log_filter
 from .request import Request, Response
@@ -43,6 +53,9 @@ install_log_filter()
 RETRY_STATUSES = frozenset({408, 429})
 _BODY_LIMIT = 500
 _DEADLINE_FACTOR = 10
+# The headers get twice `timeout` in total: a silent server still trips the (clearer) read
+# timeout first, a trickling one is cut off.
+_HEADER_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -156,12 +169,16 @@ class HttpClient:
         timeout: seconds for connecting and for each wait for data.
         redactor: the run's known secrets.
         stop: set when the read is abandoned; waits are cut short and no new attempt starts.
+        max_body_bytes: the largest decoded body accepted (default `limits.MAX_BODY_BYTES`).
     """
 
     def __init__(self, source: str, session: requests.Session, policy: RetryPolicy,
-                 timeout: float, redactor: Redactor, stop: threading.Event) -> None:
+                 timeout: float, redactor: Redactor, stop: threading.Event,
+                 max_body_bytes: int | None = None) -> None:
         self.source, self.session, self.policy = source, session, policy
         self.timeout, self.redact, self.stop = timeout, redactor, stop
+        self.max_body_bytes = max_body_bytes or MAX_BODY_BYTES
+        enforce_header_deadline(session, timeout * _HEADER_FACTOR)
 
     def send(self, request: Request, auth: requests.auth.AuthBase | None, where: str) -> Response:
         """Send `request` (with retries) and return the successful response.
@@ -204,7 +221,7 @@ class HttpClient:
         from ..json_source import STRICT_JSON  # refuses NaN/Infinity, as JSON itself does
 
         try:
-            return json.loads(response.content, **STRICT_JSON)
+            return load_json(response.content, **STRICT_JSON)
         except (ValueError, UnicodeDecodeError) as e:
             kind = response.headers.get("Content-Type", "no content type")
             raise SourceError(
@@ -219,7 +236,12 @@ class HttpClient:
             if self.stop.is_set():
                 raise _Stopped()
             log.debug("source `%s`: %s", self.source, self.redact(where))
-            outcome = self._attempt(build)
+            try:
+                outcome = self._attempt(build)
+            except BodyTooLarge as e:
+                # Not retried: the same request would bring the same body.
+                raise SourceError(self.source, f"{e} (raise `max_body_bytes` if the answer is "
+                                  "legitimate)", location=self.redact(where)) from None
             if isinstance(outcome, Response):
                 return outcome
             failure, prepared = outcome
@@ -256,13 +278,9 @@ class HttpClient:
 
     def _read(self, raw: requests.Response) -> bytes:
         limit = self.timeout * _DEADLINE_FACTOR
-        deadline = time.monotonic() + limit
-        chunks = []
-        for chunk in _chunks(raw):
-            chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise _Deadline(f"the response took longer than {limit:g} s to arrive")
-        return b"".join(chunks)
+        check_declared_length(raw.headers, self.max_body_bytes)
+        return collect(_chunks(raw), self.max_body_bytes, time.monotonic() + limit, _Deadline,
+                       limit)
 
     def _wait_or_fail(self, failure: _Failure, attempt: int, where: str) -> None:
         retryable = failure.status is None or failure.status in RETRY_STATUSES or \
@@ -292,10 +310,13 @@ class HttpClient:
                            location=self.redact(where), status=status, body=failure.body)
 
     def _describe(self, e: requests.exceptions.RequestException) -> str:
+        late = late_headers(e)
         if isinstance(e, requests.exceptions.ConnectTimeout):
             text = f"could not connect within {self.timeout:g} s"
         elif isinstance(e, _Deadline):
             text = str(e)
+        elif late is not None:
+            text = str(late)
         elif isinstance(e, requests.exceptions.Timeout):
             text = f"no data within {self.timeout:g} s (timeout)"
         else:
@@ -307,7 +328,7 @@ class HttpClient:
             return None
         text = content[: _BODY_LIMIT * 8].decode("utf-8", errors="replace")
         with contextlib.suppress(ValueError, UnicodeDecodeError):
-            text = json.dumps(mask_secrets(json.loads(content)), ensure_ascii=False)
+            text = json.dumps(mask_secrets(load_json(content)), ensure_ascii=False)
         text = self.redact(text).replace("\r", " ").replace("\n", " ").strip()
         return text if len(text) <= _BODY_LIMIT else text[: _BODY_LIMIT - 3] + "..."
 

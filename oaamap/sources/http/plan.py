@@ -27,6 +27,8 @@ OPTIONS = ("url", "method", "headers", "secret_headers", "params", "body", "auth
            "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
+# Limits on what the server may send (docs/language.md, "Limits on untrusted input").
+LIMIT_OPTIONS = ("max_body_bytes",)
 
 Path = tuple[Any, ...]
 
@@ -42,7 +44,7 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
     """
     base: Path = ("sources", name, "http")
     spec = expect_mapping(ctx, config.get("http"), base, f"`http` of source `{name}`") or {}
-    check_keys(ctx, spec, base, OPTIONS, ("url",), "an `http` source")
+    check_keys(ctx, spec, base, OPTIONS + LIMIT_OPTIONS, ("url",), "an `http` source")
     for_each = _plan_for_each(name, spec.get("for_each"), ctx, (*base, "for_each"))
     names = _parent_alias(spec.get("for_each"))
     method = _plan_method(spec.get("method", "GET"), ctx, (*base, "method"))
@@ -229,6 +231,7 @@ def _plan_limits(spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> dict[
         "concurrency": lambda v, p: expect_int(ctx, v, p, "`concurrency`", 1, 64),
         "retries": lambda v, p: expect_int(ctx, v, p, "`retries`", 0, 20),
         "max_pages": lambda v, p: expect_int(ctx, v, p, "`max_pages`", 1),
+        "max_body_bytes": lambda v, p: expect_int(ctx, v, p, "`max_body_bytes`", 1),
         "timeout": lambda v, p: expect_number(ctx, v, p, "`timeout`"),
     }
     for key, check in checks.items():

@@ -48,6 +48,7 @@ class HttpSource:
     timeout: float = 30.0
     retries: int = 5
     max_pages: int = 10_000
+    max_body_bytes: int | None = None  # None: limits.MAX_BODY_BYTES
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -219,7 +220,8 @@ class _Run:
         session = make_session(concurrency + 2, source.secret_headers)
         redactor, stop = Redactor(), threading.Event()
         policy = RetryPolicy.from_options(source.retries, ctx.options)
-        client = HttpClient(source.name, session, policy, source.timeout, redactor, stop)
+        client = HttpClient(source.name, session, policy, source.timeout, redactor, stop,
+                            source.max_body_bytes)
         run = cls(ctx, session, client, redactor, stop)
         if source.auth is not None:
             try:
