@@ -26,6 +26,7 @@ from jmespath.functions import signature
 
 from .limits import (
     MAX_EXPRESSION_DEPTH,
+    MAX_RANGE_LENGTH,
     MAX_TEXT_LENGTH,
     REGEX_GIVE_UP,
     REGEX_TIMEOUT,
@@ -287,6 +288,23 @@ class OaamapFunctions(jmespath.functions.Functions):
             return None
         _check_length("zero_pad", int(n))
         return _text(s).zfill(int(n))
+
+    @signature({"types": ["number"]}, {"types": ["number"], "optional": True},
+               {"types": ["number"], "optional": True})
+    def _func_range(self, first: float, stop: float | None = None,
+                    step: float | None = None) -> list[int]:
+        start, end = (0, first) if stop is None else (first, stop)
+        numbers = [start, end, 1 if step is None else step]
+        if any(isinstance(n, float) and not n.is_integer() for n in numbers):
+            raise FunctionError(f"range: the arguments must be whole numbers, got {numbers}")
+        start, end, by = (int(n) for n in numbers)
+        if by == 0:
+            raise FunctionError("range: the step must not be 0")
+        produced = range(start, end, by)
+        if len(produced) > MAX_RANGE_LENGTH:
+            raise FunctionError(f"range: {len(produced):,} elements, more than the "
+                                f"{MAX_RANGE_LENGTH:,} allowed")
+        return list(produced)
 
     @signature({"types": ["array", "null"]})
     def _func_unique(self, items: list[Any] | None) -> list[Any] | None:

@@ -16,6 +16,7 @@ __all__ = [
     "MAX_EXPRESSION_DEPTH",
     "MAX_JSON_DEPTH",
     "MAX_MAPPING_BYTES",
+    "MAX_RANGE_LENGTH",
     "MAX_TEXT_LENGTH",
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
@@ -39,6 +40,8 @@ MAX_EXPRESSION_DEPTH = 100
 """Deepest nesting of a JMESPath expression (parentheses, brackets, chained fields)."""
 MAX_TEXT_LENGTH = 10_000_000
 """Longest string a function (replace, regex_replace, concat, zero_pad, join) may produce."""
+MAX_RANGE_LENGTH = 100_000
+"""Most elements `range()` may produce."""
 REGEX_TIMEOUT = 1.0
 """Seconds one regex_match/regex_replace call may run before it is abandoned."""
 REGEX_GIVE_UP = 3

@@ -169,6 +169,11 @@ def _cases() -> dict[str, Case]:
             {"data/people.csv": people()}, code=4,
             where=r"data/people\.csv:2: error:",
             message="zero_pad: the result would be 1,000,000,000,000 characters"),
+        "range-of-a-billion": Case(
+            mapping(name='"join(\',\', range(`0`, `1000000000`)[].to_string(@))"'),
+            {"data/people.csv": people()}, code=4,
+            where=r"data/people\.csv:2: error:",
+            message="range: 1,000,000,000 elements, more than the 100,000 allowed"),
         "regex-replace-blows-up": Case(
             mapping(name="\"regex_replace(login, '', '" + "z" * 5000 + "')\""),
             {"data/people.csv": people(login="b" * 3000)}, code=4,
