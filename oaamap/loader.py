@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -149,18 +149,18 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             target = self.anchors.get(event.anchor)
             if target is not None and id(target) not in self._sizes:
                 raise _LimitExceeded(f"the alias `*{event.anchor}` repeats a node that contains "
                                      "it (a recursive document)", event.start_mark)
-            return super().compose_node(parent, index)
+            return cast(yaml.Node, super().compose_node(parent, index))
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
                 raise _LimitExceeded(f"the mapping file is nested deeper than {MAX_YAML_DEPTH} "
-                                     "levels", self.peek_event().start_mark)
-            node: yaml.Node = super().compose_node(parent, index)
+                                     "levels", self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            node = cast(yaml.Node, super().compose_node(parent, index))
         finally:
             self._depth -= 1
         size = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))

@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr = sys.stderr
     with secret_scope():
         remember_environment(os.environ)
-        sys.stderr = _MaskedStream(stderr)  # type: ignore[assignment]
+        sys.stderr = _MaskedStream(stderr)
         try:
             return _main(argv)
         finally:

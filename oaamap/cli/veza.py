@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import PayloadError, PayloadErrors, PushError
 from ..veza.client import (
@@ -331,7 +331,10 @@ def report_push(args: argparse.Namespace, outcome: PushOutcome, counts: dict[str
 def _write_payload(path: Path, payload_json: str) -> None:
     from .compile import write_atomically
 
-    write_atomically(path, lambda out: out.write(payload_json + "\n"), "utf-8")
+    def write(out: TextIO) -> None:
+        out.write(payload_json + "\n")
+
+    write_atomically(path, write, "utf-8")
 
 
 def _dry_run_guards(args: argparse.Namespace, target: PushTarget, payload_json: str,

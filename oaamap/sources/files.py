@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TextIO
 
 from ..errors import SourceError
 
@@ -81,9 +81,10 @@ def open_text(source: str, path_text: str, encoding: str, forbid_nul: bool = Fal
     # In UTF-16/32 a NUL byte is part of every ASCII character: only the text can be checked.
     forbid_nul = forbid_nul and b"\0" not in "a\n".encode(encoding)
     try:
+        handle: TextIO
         if forbid_nul:
-            handle = io.TextIOWrapper(_NulGuard(open(path, "rb", buffering=0)),  # noqa: SIM115
-                                      encoding=encoding, newline="")
+            guard: Any = _NulGuard(open(path, "rb", buffering=0))  # noqa: SIM115
+            handle = io.TextIOWrapper(guard, encoding=encoding, newline="")
             handle._CHUNK_SIZE = CHUNK  # type: ignore[attr-defined]  # fewer, larger reads
         else:
             handle = open(path, encoding=encoding, newline="")  # noqa: SIM115

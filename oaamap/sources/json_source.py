@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import DataError, DataErrors, Origin, RowRef, SourceError, Span
 from ..expressions import Expression
-from ..limits import load_json
+from ..limits import MAX_JSON_DEPTH, load_json
 from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
 from .files import locate_decode_error, open_text, resolve
@@ -61,7 +61,7 @@ class JsonSource:
                     continue
                 guard = _NonFinite()
                 try:
-                    value = load_json(line, **guard.options)
+                    value = load_json(line, MAX_JSON_DEPTH, **guard.options)
                 except ValueError as e:
                     raise SourceError(self.name, f"line is not JSON: {e}", location=origin.where,
                                       ref=origin.ref(number)) from e
@@ -76,7 +76,7 @@ class JsonSource:
     def _document(self, handle: Any, origin: Origin) -> Iterator[Record]:
         guard = _NonFinite()
         try:
-            document = load_json(handle.read(), **guard.options)
+            document = load_json(handle.read(), MAX_JSON_DEPTH, **guard.options)
         except UnicodeDecodeError as e:
             raise self._undecodable(handle, origin, e) from None
         except ValueError as e:

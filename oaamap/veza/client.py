@@ -430,7 +430,7 @@ class VezaClient:
                 # A redirect would carry the payload (and, on the same host, the key) elsewhere.
                 allow_redirects=False,
             )
-            if response._content is False:  # not read yet (an adapter may have read it)
+            if response._content is False:  # type: ignore[comparison-overlap]  # not read yet
                 with response:
                     self._read_body(response)
         except (requests.ConnectionError, requests.Timeout) as e:
@@ -449,7 +449,7 @@ class VezaClient:
                        requests.Timeout, seconds)
         # What requests itself stores once a body is read: .content/.text/.json() use it.
         response._content = body
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
         asked = _retry_after(response)

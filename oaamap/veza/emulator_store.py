@@ -197,7 +197,7 @@ class Store:
                                f"data source with name {name} already exists")
             created = {"id": str(uuid.uuid4()), "name": name, "status": "PENDING",
                        "created_at": _now_precise(), "updated_at": None}
-            sources[created["id"]] = created
+            sources[str(created["id"])] = created
             self.save()
             return created
 

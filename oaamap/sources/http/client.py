@@ -111,7 +111,7 @@ class _Session(requests.Session):
                      response: requests.Response) -> None:
         """Strip the credential headers when the redirect leaves the original origin; refuse a
         307/308 that would resend a body (a token request's client secret) to another origin."""
-        if response.request is not None and self.should_strip_auth(
+        if response.request is not None and self.should_strip_auth(  # type: ignore[no-untyped-call]
                 str(response.request.url), str(prepared_request.url)):
             if prepared_request.body is not None:
                 target = sanitize_url(str(prepared_request.url))
@@ -121,7 +121,7 @@ class _Session(requests.Session):
             for name in list(prepared_request.headers):
                 if name.lower() in self.secret_headers:
                     del prepared_request.headers[name]
-        super().rebuild_auth(prepared_request, response)
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
 
 
 class CrossOriginRedirect(requests.exceptions.InvalidURL):

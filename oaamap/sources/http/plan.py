@@ -140,7 +140,9 @@ def _plan_secret_headers(spec: Mapping[str, Any], ctx: PlanContext, path: Path) 
 def _secret_header_names(spec: Mapping[str, Any], secret: frozenset[str]) -> tuple[str, ...]:
     """Every header that carries a credential: listed, named like one, or the api_key header.
     They are never sent on after a redirect to another host."""
-    headers = spec.get("headers") if isinstance(spec.get("headers"), Mapping) else {}
+    headers: Mapping[str, Any] = spec.get("headers") or {}
+    if not isinstance(headers, Mapping):
+        headers = {}
     names = {str(k).lower() for k in headers if str(k).lower() in secret or is_secret_header(k)}
     auth = spec.get("auth")
     if isinstance(auth, Mapping) and isinstance(auth.get("api_key"), Mapping):
