@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=2)
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.fixtures, args.api_key, args.page_size)
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_port
     print(f"Cerby fixtures on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

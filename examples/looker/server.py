@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--client-secret", default=None, help="the only client secret accepted")
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.fixtures, args.client_id, args.client_secret)
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_port
     print(f"Looker fixtures on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

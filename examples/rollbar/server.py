@@ -51,9 +51,8 @@ def _loader(folder: Path) -> Any:
 def _routes(load: Any) -> list[tuple[re.Pattern[str], Any]]:
     """(path pattern, handler -> result or None for 404), tried in order."""
     def one(kind: str, wanted: str) -> Any:
-        items = load(f"{kind}.json") or []
-        if kind == "users":
-            items = items["users"]
+        data = load(f"{kind}.json")
+        items: list[Any] = (data or {}).get("users", []) if kind == "users" else (data or [])
         return next((i for i in items if str(i["id"]) == wanted), None)
 
     def team_list(folder: str, team: str) -> Any:
@@ -160,7 +159,7 @@ def main() -> None:
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.fixtures, args.token, args.fail_first,
                          args.fail_status)
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_port
     print(f"Rollbar fixtures on http://{host}:{port}{PREFIX} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
