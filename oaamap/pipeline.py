@@ -77,6 +77,8 @@ class CompileResult:
     warnings: list[Warning_] = field(default_factory=list)
     # The sections the mapping has rules for: an empty one on a first push is suspicious.
     rule_sections: frozenset[str] = frozenset()
+    # Facts about the run that are not warnings (disabled sources, ignored HTTP statuses).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -352,7 +354,30 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
         warnings=[*warnings, *ctx.warnings, *evaluation.warnings,
                   *_summary_warnings(evaluation)],
         rule_sections=frozenset(rule.section for rule in mapping.rules),
+        notes=[*ctx.notes, *_disabled_rule_notes(mapping, ctx.disabled)],
     )
+
+
+def _disabled_rule_notes(mapping: MappingPlan, disabled: Mapping[str, str]) -> list[str]:
+    """One note per rule over a source disabled by `when:` (or fanning out over one)."""
+    def cause(name: str, seen: frozenset[str] = frozenset()) -> str | None:
+        if name in disabled:
+            return name
+        source = mapping.sources.get(name)
+        for parent in source.depends_on if source is not None and name not in seen else ():
+            found = cause(parent, seen | {name})
+            if found is not None:
+                return found
+        return None
+
+    out = []
+    for rule in mapping.rules:
+        off = cause(rule.source) if rule.source else None
+        if off is not None:
+            via = "" if off == rule.source else f" (it fans out over `{off}`)"
+            out.append(f"{rule.label} reads no records: its source `{rule.source}` is disabled"
+                       f"{via} by `when: {disabled[off]}`")
+    return out
 
 
 def _serialise_checked(entities: EntitySet) -> IO[str]:
