@@ -88,7 +88,8 @@ sources:
           membersWithRole(first: 100, after: $after) {{ pageInfo {{ endCursor hasNextPage }}
           nodes {{ login }} }} }} }}"
       records: data.organization.membersWithRole.nodes
-      paginate: {{graphql: {{cursor: after, page_info: data.organization.membersWithRole.pageInfo}}}}
+      paginate:
+        graphql: {{cursor: after, page_info: data.organization.membersWithRole.pageInfo}}
 """)
     records = read_all(plan, env={"GITHUB_APP_PRIVATE_KEY": PEM})
     assert [r["login"] for r in data(records)][:3] == ["octo-admin", "alice", "bob"]
@@ -106,7 +107,8 @@ def test_the_jwt_and_the_calls(server: LocalServer) -> None:
 
     @server.route("/app/installations/31/access_tokens", method="POST")
     def token(req: Req) -> Reply:
-        return Reply(201, {"token": "ghs_installation-token-1", "expires_at": "2099-01-01T00:00:00Z"})
+        return Reply(201, {"token": "ghs_installation-token-1",
+                           "expires_at": "2099-01-01T00:00:00Z"})
 
     @server.route("/data")
     def answer(req: Req) -> Reply:
@@ -168,7 +170,7 @@ def test_an_expired_token_is_fetched_again_after_the_401(github: str) -> None:
 
 
 def test_an_expired_token_that_stays_refused_fails(github: str) -> None:
-    client, tools, _ = _client()
+    _, tools, _ = _client()
     auth = GitHubAppAuth(_values(github), tools, clock=lambda: time.time() - 1000)
     with pytest.raises(SourceError) as failed:   # the JWT itself is expired for the server
         auth.token()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -120,9 +121,9 @@ def test_has_next_page_without_a_cursor_is_an_error(server: LocalServer) -> None
             "pageInfo": {"hasNextPage": True, "endCursor": None}, "edges": [{"node": {}}]}}}})
 
     plan = plan_one(graphql_source(server.url("/gql-broken")))
-    with pytest.raises(SourceError, match="cannot follow the pagination: `hasNextPage` is true "
-                                          "but `endCursor` at `data.organization.membersWithRole"
-                                          ".pageInfo` is `None`, not a cursor"):
+    with pytest.raises(SourceError, match=re.escape(
+            "cannot follow the pagination: `hasNextPage` is true but `endCursor` at "
+            "`data.organization.membersWithRole.pageInfo` is `None`, not a cursor")):
         read_all(plan, vars={"org": "acme"})
 
 
@@ -130,7 +131,8 @@ def test_a_missing_page_info_is_an_error(server: LocalServer) -> None:
     _recording_graphql(server)
     plan = plan_one(graphql_source(server.url("/gql"), paginate="{graphql: {cursor: after, "
                                    "page_info: data.organization.pageInfo}}"))
-    with pytest.raises(SourceError, match="`page_info: data.organization.pageInfo` is null"):
+    with pytest.raises(SourceError, match=re.escape("`page_info: data.organization.pageInfo` "
+                                                    "is null")):
         read_all(plan, vars={"org": "acme"})
 
 
