@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from http_server import LocalServer
+from http_server import LocalServer, Reply, Req
 
 from oaamap.errors import DataErrors, MappingErrors
 from oaamap.pipeline import CompileOptions, compile_mapping
@@ -163,3 +163,61 @@ def test_when_in_the_schema_for_every_kind(tmp_path: Path) -> None:
     result = run_cli("validate", str(path))
     assert result.code == 2
     assert "mapping.yaml:6:" in result.err and "expected string or boolean" in result.err
+
+
+APP_OR_TOKEN = """\
+oaamap: 1
+template: application
+provider: GitHub
+data_source: acme
+vars: {base_url: "https://api.github.com", org: acme, auth: token}
+sources:
+  repos_by_app:
+    when: "vars.auth == 'app'"
+    http:
+      url: "{{ vars.base_url }}/orgs/{{ vars.org }}/repos"
+      auth:
+        github_app:
+          app_id: "{{ env.GITHUB_APP_ID }}"
+          org: "{{ vars.org }}"
+          private_key: "{{ env.GITHUB_APP_PRIVATE_KEY }}"
+          api_url: "{{ vars.base_url }}"
+  repos_by_token:
+    when: "vars.auth == 'token'"
+    http:
+      url: "{{ vars.base_url }}/orgs/{{ vars.org }}/repos"
+      auth: {bearer: "{{ env.GITHUB_TOKEN }}"}
+  branches:
+    http:
+      for_each: {repo: repos_by_app}
+      url: "{{ vars.base_url }}/repos/{{ vars.org }}/{{ repo.name }}/branches"
+      headers: {X-App: "{{ env.GITHUB_APP_ID }}"}
+application: {name: acme, type: GitHub}
+resources:
+  - {from: repos_by_app, id: name, name: name, type: "'repository'"}
+  - {from: repos_by_token, id: name, name: name, type: "'repository'"}
+  - {from: branches, id: name, name: name, type: "'branch'"}
+"""
+
+
+def test_a_disabled_source_may_use_unset_variables(tmp_path: Path, server: LocalServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The unused auth kind's variables are unset: the source that needs them is off, and so is
+    # the source that fans out over it; their settings are not rendered before the run.
+    monkeypatch.delenv("GITHUB_APP_ID", raising=False)
+    monkeypatch.delenv("GITHUB_APP_PRIVATE_KEY", raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", "offline-token")
+    path = tmp_path / "mapping.yaml"
+    path.write_text(APP_OR_TOKEN)
+
+    @server.route("/orgs/acme/repos")
+    def repos(req: Req) -> Reply:
+        return Reply(200, [{"name": "api"}, {"name": "web"}])
+
+    result = compile_mapping(path, {"base_url": server.base})
+    assert result.records == {"repos_by_app": 0, "repos_by_token": 2, "branches": 0}
+    assert [r["id"] for r in result.payload["applications"][0]["resources"]] == ["api", "web"]
+    # Turned on, the same settings are checked before anything is read.
+    with pytest.raises(MappingErrors, match="GITHUB_APP_ID"):
+        compile_mapping(path, {"base_url": server.base, "auth": "app"})
+    assert server.hits == {"/orgs/acme/repos": 1}
