@@ -18,7 +18,7 @@ from source_helpers import data, errors_of, plan_one, read_all
 from veza_servers import serving
 
 from oaamap.errors import SourceError
-from oaamap.redact import Redactor
+from oaamap.redact import Redactor, mask_text
 from oaamap.sources.http.auth import AuthTools
 from oaamap.sources.http.client import HttpClient, RetryPolicy, make_session
 from oaamap.sources.http.github_app import GitHubAppAuth
@@ -219,3 +219,24 @@ def test_a_missing_key_file(github: str, tmp_path: Path) -> None:
 def test_github_app_settings_are_checked(auth: str, message: str) -> None:
     errors = errors_of(members_source("https://api.example.test", auth))
     assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_the_key_jwt_and_token_never_show(server: LocalServer) -> None:
+    @server.route("/app/installations/55/access_tokens", method="POST")
+    def token(req: Req) -> Reply:
+        return Reply(201, {"token": "ghs_echoed-token-55", "expires_at": "2099-01-01T00:00:00Z"})
+
+    auth = "          private_key: \"{{ env.GITHUB_APP_PRIVATE_KEY }}\"\n" \
+           "          installation_id: 55\n"
+    plan = plan_one(members_source(server.base, auth, "/echo-error"))
+    with pytest.raises(SourceError) as failed:
+        read_all(plan, env={"APP_ID": "777", "GITHUB_APP_PRIVATE_KEY": PEM})
+    text = str(failed.value)
+    assert "HTTP 400" in text and "auth was Bearer ***" in text
+    assert "ghs_echoed-token-55" not in text
+    app_jwt = next(r for r in server.requests if r.path.startswith("/app/")
+                   ).headers["authorization"].removeprefix("Bearer ")
+    assert app_jwt not in text and PEM.splitlines()[1] not in text
+    # Registered by value: masked wherever they would show, whatever surrounds them.
+    shown = mask_text(f"seen ghs_echoed-token-55, {app_jwt} and {PEM.splitlines()[1]}")
+    assert shown == "seen ***, *** and ***"
