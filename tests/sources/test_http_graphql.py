@@ -158,3 +158,31 @@ def test_a_missing_page_info_is_an_error(server: LocalServer) -> None:
 def test_graphql_pagination_is_checked(source: str, message: str) -> None:
     errors = errors_of(f"sources:\n  members:\n    http:{source}\n")
     assert errors == [message]
+
+
+def test_a_search_body_with_an_object_query_is_not_graphql(server: LocalServer) -> None:
+    @server.route("/search-with-errors", method="POST")
+    def search(req: Req) -> Reply:
+        return Reply(200, {"errors": ["shard 2 timed out"], "hits": [{"id": 1}]})
+
+    plan = plan_one(f"""
+sources:
+  hits:
+    http:
+      url: "{server.url('/search-with-errors')}"
+      method: POST
+      body: {{query: {{match_all: {{}}}}}}
+      records: hits
+""")
+    assert data(read_all(plan)) == [{"id": 1}]
+    graphql = plan_one(f"""
+sources:
+  hits:
+    http:
+      url: "{server.url('/search-with-errors')}"
+      method: POST
+      body: {{query: "{{ hits {{ id }} }}"}}
+      records: hits
+""")
+    with pytest.raises(SourceError, match="the GraphQL query failed: `shard 2 timed out`"):
+        read_all(graphql)

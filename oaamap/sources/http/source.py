@@ -54,8 +54,10 @@ class HttpSource:
 
     @property
     def is_graphql(self) -> bool:
-        """A GraphQL request: a POST whose body has a `query` (its `errors` answer fails)."""
-        return self.method == "POST" and isinstance(self.body, Mapping) and "query" in self.body
+        """A GraphQL request: a POST whose body's `query` is a string (an `errors` answer fails
+        it); a search body whose `query` is an object (Elasticsearch) is not one."""
+        return self.method == "POST" and isinstance(self.body, Mapping) \
+            and isinstance(self.body.get("query"), Template)
 
     @property
     def depends_on(self) -> tuple[str, ...]:
