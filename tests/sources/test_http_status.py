@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 from http_server import LocalServer, Reply, Req
-from source_helpers import data, errors_of, plan_one, read_all
+from source_helpers import data, errors_of, plan_one, read_all, read_context
 from veza_servers import serving
 
 from oaamap.errors import Origin, SourceError
@@ -175,3 +175,26 @@ sources:
 """)
     assert len(errors) == 1 and message in errors[0], errors
     assert errors[0].startswith("test.yaml:6:")
+
+
+def test_a_pagerduty_account_without_the_teams_ability_reads_no_teams() -> None:
+    # PagerDuty answers 402 on /teams when the account's plan lacks the `teams` ability.
+    source = """
+sources:
+  teams:
+    http:
+      url: "BASE/teams"
+      auth: {api_key: {header: Authorization, value: "Token token=offline-key"}}
+      params: {limit: 100}
+      records: teams
+      paginate: {offset: {limit: 100, has_more: more}}
+      ignore_status: [402, 403]
+"""
+    with serving("pagerduty", without=("teams",)) as base:
+        plan = plan_one(source.replace("BASE", base))
+        ctx = read_context()
+        assert read_all(plan, ctx=ctx) == []
+        assert ctx.notes == ["source `teams`: 1 request ignored by `ignore_status` (1 answered "
+                             "402): no records from them"]
+    with serving("pagerduty") as base:
+        assert len(read_all(plan_one(source.replace("BASE", base)))) > 0
