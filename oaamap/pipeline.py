@@ -31,7 +31,7 @@ from .loader import load
 from .model import EntitySet, MappingPlan
 from .planner import plan
 from .redact import VEZA_KEY_VAR
-from .sources import ReadContext, Record
+from .sources import ConditionalSource, ReadContext, Record
 from .sources.files import resolve
 from .templates import compile_payload, iter_json, skeleton
 from .templating import Template
@@ -77,6 +77,8 @@ class CompileResult:
     warnings: list[Warning_] = field(default_factory=list)
     # The sections the mapping has rules for: an empty one on a first push is suspicious.
     rule_sections: frozenset[str] = frozenset()
+    # Facts about the run that are not warnings (disabled sources, ignored HTTP statuses).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -294,7 +296,7 @@ def _render_configuration(mapping: MappingPlan, context: dict[str, Any]) -> _Nam
     icon = rendered(mapping.provider_icon)
     data_source = rendered(mapping.data_source)
     static = [mapping.header, *(rule for rule in mapping.rules if not rule.derived)]
-    for template in _templates([*static, *mapping.sources.values()]):
+    for template in _templates([*static, *_live_sources(mapping, context, errors)]):
         if template.names <= _CONFIGURATION_NAMES:
             rendered(template)
     if errors:
@@ -304,6 +306,37 @@ def _render_configuration(mapping: MappingPlan, context: dict[str, Any]) -> _Nam
 
 
 _CONFIGURATION_NAMES = frozenset({"env", "vars"})
+
+
+def _live_sources(mapping: MappingPlan, context: Mapping[str, Any],
+                  errors: list[MappingError]) -> list[Any]:
+    """The sources whose configuration is rendered before anything is read. A source disabled by
+    `when:` (or fanning out over one) contributes only its condition: its settings may well use
+    variables that are unset precisely because it is off (`auth: github_app` without the app)."""
+    off: set[str] = set()
+    for name, source in mapping.sources.items():
+        if isinstance(source, ConditionalSource):
+            try:
+                if not source.enabled(context):
+                    off.add(name)
+            except MappingError as e:
+                errors.append(e)
+                off.add(name)
+
+    def disabled(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        source = mapping.sources.get(name)
+        if name in off:
+            return True
+        return source is not None and name not in seen and any(
+            disabled(parent, seen | {name}) for parent in source.depends_on)
+
+    live: list[Any] = []
+    for name, source in mapping.sources.items():
+        if not disabled(name):
+            live.append(source)
+        elif isinstance(source, ConditionalSource):
+            live.append(source.when)
+    return live
 
 
 def _templates(value: Any) -> Iterator[Template]:
@@ -352,7 +385,30 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
         warnings=[*warnings, *ctx.warnings, *evaluation.warnings,
                   *_summary_warnings(evaluation)],
         rule_sections=frozenset(rule.section for rule in mapping.rules),
+        notes=[*ctx.notes, *_disabled_rule_notes(mapping, ctx.disabled)],
     )
+
+
+def _disabled_rule_notes(mapping: MappingPlan, disabled: Mapping[str, str]) -> list[str]:
+    """One note per rule over a source disabled by `when:` (or fanning out over one)."""
+    def cause(name: str, seen: frozenset[str] = frozenset()) -> str | None:
+        if name in disabled:
+            return name
+        source = mapping.sources.get(name)
+        for parent in source.depends_on if source is not None and name not in seen else ():
+            found = cause(parent, seen | {name})
+            if found is not None:
+                return found
+        return None
+
+    out = []
+    for rule in mapping.rules:
+        off = cause(rule.source) if rule.source else None
+        if off is not None:
+            via = "" if off == rule.source else f" (it fans out over `{off}`)"
+            out.append(f"{rule.label} reads no records: its source `{rule.source}` is disabled"
+                       f"{via} by `when: {disabled[off]}`")
+    return out
 
 
 def _serialise_checked(entities: EntitySet) -> IO[str]:

@@ -27,7 +27,7 @@ from .loader import Document
 from .model import MappingPlan, PropertySpec, Rule, TagSpec
 from .redact import VEZA_KEY_VAR, remember
 from .schema import validate_document
-from .sources import SOURCE_KINDS, PlanContext, SourcePlan
+from .sources import SOURCE_KINDS, PlanContext, SourcePlan, plan_source
 from .templating import Template, compile_template
 
 __all__ = ["plan"]
@@ -130,7 +130,7 @@ class _Planner:
                     self.error(f"source `{name}` has several kinds: {', '.join(kinds)}",
                                ("sources", name), on_key=True)
                 continue
-            planned[name] = SOURCE_KINDS[kinds[0]](name, config, ctx)
+            planned[name] = plan_source(kinds[0], name, config, ctx)
         return planned
 
     # -- rules -----------------------------------------------------------------------------

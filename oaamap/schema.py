@@ -93,6 +93,16 @@ def _source_defs() -> dict[str, Any]:
     }
 
 
+def _with_common_source_keys(defs: dict[str, Any]) -> dict[str, Any]:
+    """Every source kind also accepts `when:` (sources.COMMON_KEYS)."""
+    when = {"type": ["string", "boolean"],
+            "description": "read the source only when this Jinja expression over `vars` and "
+                           "`env` is true; otherwise it yields no record"}
+    for definition in defs.values():
+        definition["properties"]["when"] = when
+    return defs
+
+
 def _strict(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
                               "properties": properties}
@@ -130,6 +140,14 @@ def _http_properties() -> dict[str, Any]:
                 {"token_url": string, "client_id": string, "client_secret": string,
                  "scope": string, "client_auth": {"enum": ["body", "basic"]}},
                 ["token_url", "client_id", "client_secret"]),
+            "github_app": {
+                **_strict({"app_id": scalar, "private_key": string, "private_key_file": string,
+                           "installation_id": scalar, "org": string, "api_url": string},
+                          ["app_id"]),
+                "oneOf": [{"required": ["private_key"]}, {"required": ["private_key_file"]}],
+                "anyOf": [{"required": ["org"]}, {"required": ["installation_id"]}],
+                "description": "a GitHub App's installation token (JWT RS256 -> installation "
+                               "token, refreshed before it expires)"},
         }),
         "records": EXPR,
         "paginate": _one_of_keys({
@@ -142,6 +160,10 @@ def _http_properties() -> dict[str, Any]:
                                "has_more": string, "in": where}, ["limit"]),
             "page": _strict({"param": string, "start": {"type": "integer", "minimum": 0},
                              "in": where}),
+            "graphql": {**_strict({"cursor": text, "page_info": text}, ["cursor", "page_info"]),
+                        "description": "GraphQL cursor pagination: the cursor goes into the "
+                                       "body's `variables` under `cursor`; `page_info` is a "
+                                       "JMESPath to {hasNextPage, endCursor}"},
         }),
         "for_each": {"type": "object", "minProperties": 1, "maxProperties": 1,
                      "additionalProperties": {"type": "string"}},
@@ -150,6 +172,12 @@ def _http_properties() -> dict[str, Any]:
         "retries": {"type": "integer", "minimum": 0, "maximum": 20},
         "max_pages": {"type": "integer", "minimum": 1},
         "max_body_bytes": {"type": "integer", "minimum": 1},
+        "ignore_status": {"type": "array", "uniqueItems": True,
+                          "items": {"type": "integer", "minimum": 400, "maximum": 599},
+                          "description": "error statuses whose requests yield no records "
+                          "(or one record with `status_field`) instead of failing"},
+        "status_field": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                         "description": "the record field that receives the HTTP status"},
     }
 
 
@@ -183,7 +211,7 @@ def _common_defs() -> dict[str, Any]:
                 "properties": {"key": {"type": "string", "minLength": 1},
                                "value": {"type": ["string", "number", "boolean"]}}}}]},
         "source": _source_schema(),
-        **_source_defs(),
+        **_with_common_source_keys(_source_defs()),
     }
 
 

@@ -130,6 +130,8 @@ def _run_compile(args: argparse.Namespace) -> int:
         result.write(sys.stdout, indent=args.indent)
     print_warnings(result.warnings, args.verbose, quiet=args.quiet)
     if not args.quiet:
+        for note in result.notes:
+            print(f"oaamap: note: {note}", file=sys.stderr)
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
     return ExitStatus.OK
 

@@ -399,6 +399,8 @@ def _run_run(args: argparse.Namespace) -> int:
                         result.provider_icon)
     print_warnings(result.warnings, args.verbose, quiet=args.quiet)
     if not args.quiet:
+        for note in result.notes:
+            print(f"oaamap: note: {note}", file=sys.stderr)
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
     if args.save_json:
         _write_payload(args.save_json, payload_json)

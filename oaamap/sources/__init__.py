@@ -21,11 +21,13 @@ from ..templating import Template, compile_template
 
 __all__ = [
     "SOURCE_KINDS",
+    "ConditionalSource",
     "PlanContext",
     "ReadContext",
     "Record",
     "SourceFactory",
     "SourcePlan",
+    "plan_source",
     "register_source_kind",
 ]
 
@@ -147,16 +149,26 @@ class ReadContext:
         records_of: the records of another (already read) source, by name.
         warnings: where non-fatal findings go.
         options: run options a source may honour (e.g. `http_concurrency` overrides).
+        notes: facts about the run worth showing that are not warnings (a source disabled by
+            `when:`, requests answered with an `ignore_status`); `--warnings-as-errors`
+            ignores them.
+        disabled: the sources whose `when:` was false, with the condition's text.
     """
 
     render_context: Mapping[str, Any]
     records_of: Callable[[str], list[Record]]
     warnings: list[Warning_] = field(default_factory=list)
     options: Mapping[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    disabled: dict[str, str] = field(default_factory=dict)
 
     def warn(self, message: str, ref: RowRef | None = None) -> None:
         """Record a non-fatal finding about the data."""
         self.warnings.append(Warning_(message, ref=ref))
+
+    def note(self, message: str) -> None:
+        """Record a fact about the run that is not a problem (shown, never fails a run)."""
+        self.notes.append(message)
 
 
 SourceFactory = Callable[[str, Mapping[str, Any], PlanContext], SourcePlan]
@@ -173,6 +185,89 @@ def register_source_kind(kind: str, factory: SourceFactory) -> None:
     if kind in SOURCE_KINDS and not isinstance(SOURCE_KINDS[kind], _Deferred):
         raise ValueError(f"source kind `{kind}` is already registered")
     SOURCE_KINDS[kind] = factory
+
+
+# Keys every source kind accepts beside its own (`when:`); the kinds never see them.
+COMMON_KEYS = ("when",)
+# What a rendered `when:` reads as false (vars are strings: `--var app=false`).
+_FALSE_TEXTS = frozenset({"", "false", "0", "no", "off", "none"})
+
+
+@dataclass(frozen=True)
+class ConditionalSource:
+    """A source with `when:`: the condition is rendered (over `env` and `vars`) before anything
+    is read; when it is false the source yields no record and sends no request or query.
+
+    Attributes:
+        inner: the planned source of its kind.
+        when: the condition, a Jinja expression (or a `{{ ... }}` template).
+    """
+
+    inner: SourcePlan
+    when: Template
+
+    @property
+    def name(self) -> str:
+        """The source's name."""
+        return self.inner.name
+
+    @property
+    def span(self) -> Span | None:
+        """Where the source is declared."""
+        return self.inner.span
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """The inner source's parents (read only when the source is enabled)."""
+        return self.inner.depends_on
+
+    def enabled(self, context: Mapping[str, Any]) -> bool:
+        """The condition's value.
+
+        Raises:
+            MappingError: the condition uses an undefined value.
+        """
+        return self.when.render(context).strip().lower() not in _FALSE_TEXTS
+
+    def read(self, ctx: ReadContext) -> Iterator[Record]:
+        """The inner source's records, or none (and a note) when the condition is false."""
+        if not self.enabled(ctx.render_context):
+            ctx.disabled[self.name] = _condition_text(self.when.text)
+            ctx.note(f"source `{self.name}` is disabled (`when: "
+                     f"{_condition_text(self.when.text)}` is false): no records read")
+            return
+        yield from self.inner.read(ctx)
+
+
+def _condition_text(text: str) -> str:
+    inner = text.strip()
+    if inner.startswith("{{") and inner.endswith("}}"):
+        inner = inner[2:-2].strip()
+    return inner
+
+
+def plan_source(kind: str, name: str, config: Mapping[str, Any], ctx: PlanContext) -> SourcePlan:
+    """Plan a source of a registered kind, with the keys every kind accepts (`when:`).
+
+    Example:
+        >>> plan_source("csv", "users", {"csv": "u.csv", "when": "vars.hr == 'yes'"}, ctx)
+    """
+    plan = SOURCE_KINDS[kind](name, config, ctx)
+    if config.get("when") is None:
+        return plan
+    path = ("sources", name, "when")
+    raw = config["when"]
+    if isinstance(raw, bool):
+        text = "true" if raw else "false"
+    elif isinstance(raw, str) and raw.strip():
+        text = raw.strip()
+    else:
+        ctx.error("`when` must be a Jinja expression over `vars` and `env` (a string), "
+                  f"got {type(raw).__name__}", path)
+        return plan
+    if "{{" not in text and "{%" not in text:
+        text = f"{{{{ {text} }}}}"
+    return ConditionalSource(plan, ctx.template(text, path))
 
 
 class _Deferred:

@@ -6,7 +6,9 @@ Modules, one concern each:
   request.py     the request a chain sends and the page it gets back
   client.py      session, timeouts, retries with backoff, errors
   auth.py        the AUTH_TYPES registry: bearer, basic, api_key, oauth2_client_credentials
-  paginators.py  the PAGINATOR_TYPES registry: link_header, next_url, cursor, offset, page
+  github_app.py  the `github_app` auth kind (JWT RS256 -> installation token, refreshed)
+  paginators.py  the PAGINATOR_TYPES registry: link_header, next_url, cursor, offset, page,
+                 graphql
   fanout.py      concurrent request chains, results in parent order
   redact.py      secret values masked in every message (and in urllib3's debug log)
   checks.py      plan-time checks of configuration values (shared with the `sql` kind)
@@ -15,6 +17,7 @@ Modules, one concern each:
 from __future__ import annotations
 
 from .. import register_source_kind
+from . import github_app  # noqa: F401  (registers `auth: github_app`)
 from .auth import AUTH_TYPES, AuthType, register_auth
 from .paginators import PAGINATOR_TYPES, Paginator, register_paginator
 from .plan import plan_http

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import Any, Protocol, runtime_checkable
 
 import requests
@@ -22,7 +23,9 @@ from ...errors import SourceError
 from ...templating import Template
 from .. import PlanContext
 from ..checks import check_keys, expect_one_key, expect_text
+from ..files import resolve
 from .redact import Redactor
+from .request import Response
 
 __all__ = [
     "AUTH_TYPES",
@@ -39,6 +42,8 @@ __all__ = [
 
 Path = tuple[Any, ...]
 TokenPoster = Callable[[str, Mapping[str, str], "tuple[str, str] | None"], Any]
+# (method, url, headers, where) -> (decoded JSON body, response): an auth flow's own API calls.
+JsonCaller = Callable[[str, str, Mapping[str, str], str], "tuple[Any, Response]"]
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,14 @@ class AuthTools:
         redactor: where secrets obtained at run time (OAuth tokens) are registered.
         post_token: POSTs a form to a token endpoint with the client's retries and timeouts and
             returns the decoded JSON; raises SourceError on failure.
+        call_json: sends a bodiless request with headers (e.g. a JWT) with the same retries and
+            timeouts and returns the decoded JSON and the response; raises SourceError.
     """
 
     source: str
     redactor: Redactor
     post_token: TokenPoster
+    call_json: JsonCaller | None = None
 
 
 @runtime_checkable
@@ -77,6 +85,7 @@ class AuthType:
         build: makes the AuthBase from the rendered values.
         scalar_key: the key a bare string stands for (`bearer: TOKEN` is `bearer: {token: TOKEN}`).
         check: extra plan-time checks of the raw mapping; returns False on a mistake.
+        paths: the keys that are file paths (resolved against the mapping file's folder).
     """
 
     keys: tuple[str, ...]
@@ -85,6 +94,7 @@ class AuthType:
     build: Callable[[Mapping[str, str], AuthTools], requests.auth.AuthBase]
     scalar_key: str | None = None
     check: Callable[[Mapping[str, Any], PlanContext, Path], bool] | None = None
+    paths: tuple[str, ...] = ()
 
 
 AUTH_TYPES: dict[str, AuthType] = {}
@@ -110,6 +120,7 @@ class AuthSpec:
 
     kind: str
     values: Mapping[str, Template]
+    base_dir: FilePath | None = None
 
     def build(self, context: Mapping[str, Any], tools: AuthTools) -> requests.auth.AuthBase:
         """Render the values, register the secrets, build the AuthBase.
@@ -120,6 +131,9 @@ class AuthSpec:
         """
         auth_type = AUTH_TYPES[self.kind]
         rendered = {key: template.render(context) for key, template in self.values.items()}
+        for key in auth_type.paths:
+            if rendered.get(key, "").strip() and self.base_dir is not None:
+                rendered[key] = str(resolve(self.base_dir, rendered[key].strip()))
         tools.redactor.add(*(rendered[k] for k in auth_type.secrets if k in rendered))
         for key in auth_type.required:
             if not rendered.get(key, "").strip():
@@ -151,7 +165,7 @@ def plan_auth(value: Any, ctx: PlanContext, path: Path) -> AuthSpec | None:
         if text is None:
             return None
         values[key] = ctx.template(text, key_path, credential=True)
-    return AuthSpec(kind, values)
+    return AuthSpec(kind, values, ctx.base_dir)
 
 
 # --- the built-in kinds ---------------------------------------------------------------------------

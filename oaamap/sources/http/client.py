@@ -180,13 +180,16 @@ class HttpClient:
         self.max_body_bytes = max_body_bytes or MAX_BODY_BYTES
         enforce_header_deadline(session, timeout * _HEADER_FACTOR)
 
-    def send(self, request: Request, auth: requests.auth.AuthBase | None, where: str) -> Response:
+    def send(self, request: Request, auth: requests.auth.AuthBase | None, where: str,
+             accept: frozenset[int] = frozenset()) -> Response:
         """Send `request` (with retries) and return the successful response.
 
         Args:
             request: what to send.
             auth: applied to every attempt (refreshed once after a 401 when Refreshable).
             where: how errors name the request, e.g. `GET https://... page 2`.
+            accept: error statuses returned as they are (`ignore_status`), without a retry;
+                a rate-limited 403 is still waited for and retried.
 
         Raises:
             SourceError: a refused request, or retries exhausted.
@@ -194,7 +197,21 @@ class HttpClient:
         def build() -> requests.Request:
             return requests.Request(request.method, request.url, params=request.params,
                                     headers=request.headers, json=request.json, auth=auth)
-        return self._exchange(build, where, auth)
+        return self._exchange(build, where, auth, accept)
+
+    def call_json(self, method: str, url: str, headers: Mapping[str, str], where: str
+                  ) -> tuple[Any, Response]:
+        """Send a bodiless request with `headers` (an auth flow's own calls) and return its
+        decoded JSON body and the response.
+
+        Raises:
+            SourceError: refused, kept failing, or not JSON.
+        """
+        def build() -> requests.Request:
+            return requests.Request(method, url, headers={"Accept": "application/json",
+                                                          **headers})
+        response = self._exchange(build, where, None)
+        return self.decode_json(response, where), response
 
     def post_token(self, url: str, form: Mapping[str, str], basic: tuple[str, str] | None) -> Any:
         """POST a token request (form-encoded) and return its decoded JSON body.
@@ -230,14 +247,15 @@ class HttpClient:
             ) from e
 
     def _exchange(self, build: Callable[[], requests.Request], where: str,
-                  auth: requests.auth.AuthBase | None) -> Response:
+                  auth: requests.auth.AuthBase | None,
+                  accept: frozenset[int] = frozenset()) -> Response:
         attempt, refreshed = 0, False
         while True:
             if self.stop.is_set():
                 raise _Stopped()
             log.debug("source `%s`: %s", self.source, self.redact(where))
             try:
-                outcome = self._attempt(build)
+                outcome = self._attempt(build, accept)
             except BodyTooLarge as e:
                 # Not retried: the same request would bring the same body.
                 raise SourceError(self.source, f"{e} (raise `max_body_bytes` if the answer is "
@@ -252,7 +270,7 @@ class HttpClient:
             self._wait_or_fail(failure, attempt, where)
             attempt += 1
 
-    def _attempt(self, build: Callable[[], requests.Request]
+    def _attempt(self, build: Callable[[], requests.Request], accept: frozenset[int] = frozenset()
                  ) -> Response | tuple[_Failure, requests.PreparedRequest | None]:
         prepared = None
         try:
@@ -271,6 +289,8 @@ class HttpClient:
         if 200 <= response.status < 300:
             return response
         wait = _rate_limit_wait(response.headers)
+        if response.status in accept and not (response.status == 403 and wait is not None):
+            return response
         reason = _reason(response.status)
         if response.status == 403 and wait is not None:
             reason += " (rate limited)"

@@ -27,6 +27,7 @@ from .request import Page, Request
 __all__ = [
     "PAGINATOR_TYPES",
     "CursorPaginator",
+    "GraphQLPaginator",
     "LinkHeaderPaginator",
     "NextUrlPaginator",
     "OffsetPaginator",
@@ -247,6 +248,49 @@ class PagePaginator:
         return self._more
 
 
+class GraphQLPaginator:
+    """GraphQL cursor pagination (Relay connections): the page info read at `page_info`
+    (`{hasNextPage, endCursor}`) says whether there is more; the cursor goes into the body's
+    `variables` under the name `cursor` (e.g. `$after`). The first request sends the variable as
+    written in the body (null when absent)."""
+
+    def __init__(self, variable: str, page_info: Expression) -> None:
+        self.variable, self.page_info = variable, page_info
+        self._cursor: str | None = None
+
+    def init_request(self, request: Request) -> None:
+        """Make sure the body has a `variables` object."""
+        if isinstance(request.json, dict) and not isinstance(request.json.get("variables"), dict):
+            request.json["variables"] = {}
+
+    def update_state(self, page: Page) -> None:
+        """Read `hasNextPage` and `endCursor` at the page info path."""
+        info = self.page_info.search(page.body)
+        if not isinstance(info, dict):
+            raise PaginationError(f"`page_info: {self.page_info.text}` is "
+                                  f"{'null' if info is None else type(info).__name__}, not an "
+                                  "object with `hasNextPage` and `endCursor`")
+        more = info.get("hasNextPage")
+        if not isinstance(more, bool):
+            raise PaginationError(f"`hasNextPage` at `{self.page_info.text}` is `{more}`, "
+                                  "not true or false")
+        cursor = info.get("endCursor")
+        if more and (not isinstance(cursor, str) or not cursor):
+            raise PaginationError(f"`hasNextPage` is true but `endCursor` at "
+                                  f"`{self.page_info.text}` is `{cursor}`, not a cursor")
+        self._cursor = cursor if more else None
+
+    def update_request(self, request: Request) -> None:
+        """Send the cursor as the variable."""
+        assert isinstance(request.json, dict)
+        request.json["variables"][self.variable] = self._cursor
+
+    @property
+    def has_next_page(self) -> bool:
+        """True while the page info says `hasNextPage: true`."""
+        return self._cursor is not None
+
+
 # --- planners: check the configuration at plan time, return a factory ---------------------------
 
 def _plan_link_header(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory | None:
@@ -316,8 +360,26 @@ def _plan_page(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory | N
     return functools.partial(PagePaginator, param, start, in_body)
 
 
+def _plan_graphql(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory | None:
+    config = expect_mapping(ctx, value, path, "`graphql` pagination")
+    if config is None or not check_keys(ctx, config, path, ("cursor", "page_info"),
+                                        ("cursor", "page_info"), "`graphql` pagination"):
+        return None
+    variable = expect_text(ctx, config["cursor"], (*path, "cursor"),
+                           "`cursor` of `graphql` (the query variable, e.g. `after`)")
+    if variable is not None and not variable.lstrip("$").isidentifier():
+        ctx.error(f"`cursor` must name a GraphQL variable, got `{variable}`", (*path, "cursor"))
+        variable = None
+    text = expect_text(ctx, config["page_info"], (*path, "page_info"), "`page_info` (a JMESPath)")
+    expression = ctx.expression(text, (*path, "page_info")) if text else None
+    if variable is None or expression is None:
+        return None
+    return functools.partial(GraphQLPaginator, variable.lstrip("$"), expression)
+
+
 register_paginator("link_header", _plan_link_header)
 register_paginator("next_url", _plan_next_url)
 register_paginator("cursor", _plan_cursor)
 register_paginator("offset", _plan_offset)
 register_paginator("page", _plan_page)
+register_paginator("graphql", _plan_graphql)

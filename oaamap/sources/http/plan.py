@@ -24,7 +24,8 @@ from .source import HttpSource
 __all__ = ["OPTIONS", "plan_http"]
 
 OPTIONS = ("url", "method", "headers", "secret_headers", "params", "body", "auth", "records",
-           "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages")
+           "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages",
+           "ignore_status", "status_field")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
 # Limits on what the server may send (docs/language.md, "Limits on untrusted input").
@@ -63,8 +64,16 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
         records=_plan_records(spec.get("records"), ctx, (*base, "records")),
         paginator=_plan_paginate(spec, ctx, (*base, "paginate")),
         for_each=for_each,
+        ignore_status=_plan_ignore_status(spec.get("ignore_status"), ctx,
+                                          (*base, "ignore_status")),
+        status_field=_plan_status_field(spec.get("status_field"), ctx, (*base, "status_field"),
+                                        names),
         **_plan_limits(spec, ctx, base),
     )
+    if isinstance(spec.get("paginate"), Mapping) and "graphql" in spec["paginate"] \
+            and not source.is_graphql:
+        ctx.error("`paginate: graphql` needs `method: POST` and a `body` with the `query` "
+                  "(and its `variables`)", (*base, "paginate", "graphql"))
     _lint(source, spec, ctx, base)
     return source
 
@@ -94,6 +103,44 @@ def _plan_for_each(name: str, value: Any, ctx: PlanContext, path: Path) -> tuple
                   or f"sources: {', '.join(sorted(ctx.source_names))}")
         return None
     return alias, parent
+
+
+# Statuses `ignore_status` may not list: a 401 is a credential problem (and refreshes a token),
+# a 429 a rate limit that is waited for.
+_NEVER_IGNORED = {401: "a 401 means the credentials were refused; fix `auth`",
+                  429: "a 429 is a rate limit: it is waited for and retried"}
+
+
+def _plan_ignore_status(value: Any, ctx: PlanContext, path: Path) -> frozenset[int]:
+    """The error statuses whose requests yield no records instead of failing the read."""
+    if value is None:
+        return frozenset()
+    values = value if isinstance(value, list) else [value]
+    out = set()
+    for index, item in enumerate(values):
+        at = (*path, index) if isinstance(value, list) else path
+        if isinstance(item, bool) or not isinstance(item, int) or not 400 <= item <= 599:
+            ctx.error(f"`ignore_status` takes HTTP error statuses (400-599), got `{item}`", at)
+        elif item in _NEVER_IGNORED:
+            ctx.error(f"`ignore_status` cannot list {item}: {_NEVER_IGNORED[item]}", at)
+        else:
+            out.add(item)
+    return frozenset(out)
+
+
+def _plan_status_field(value: Any, ctx: PlanContext, path: Path,
+                       names: tuple[str, ...]) -> str | None:
+    """The record field that receives the HTTP status of the response it came from."""
+    if value is None:
+        return None
+    text = expect_text(ctx, value, path, "`status_field` (a field name)")
+    if text is None:
+        return None
+    if not text.isidentifier() or text in names:
+        ctx.error(f"`status_field` must be a field name (letters, digits, `_`) other than the "
+                  f"fan-out parent's, got `{text}`", path)
+        return None
+    return text
 
 
 def _parent_alias(value: Any) -> tuple[str, ...]:

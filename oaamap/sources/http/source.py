@@ -11,7 +11,7 @@ import requests.auth
 
 from ...errors import MappingError, Origin, SourceError, Span, excerpt
 from ...expressions import Expression
-from ...redact import remember
+from ...redact import mask_text, remember
 from ...templating import Template
 from .. import ReadContext, Record
 from ..json_source import shape_problem
@@ -49,6 +49,15 @@ class HttpSource:
     retries: int = 5
     max_pages: int = 10_000
     max_body_bytes: int | None = None  # None: limits.MAX_BODY_BYTES
+    ignore_status: frozenset[int] = frozenset()
+    status_field: str | None = None
+
+    @property
+    def is_graphql(self) -> bool:
+        """A GraphQL request: a POST whose body's `query` is a string (an `errors` answer fails
+        it); a search body whose `query` is an object (Elasticsearch) is not one."""
+        return self.method == "POST" and isinstance(self.body, Mapping) \
+            and isinstance(self.body.get("query"), Template)
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -69,8 +78,19 @@ class HttpSource:
                 yield from self._chain(run, ctx.render_context, None)
             else:
                 yield from self._fan_out(run, ctx)
+            self._note_ignored(run, ctx)
         finally:
             run.close()
+
+    def _note_ignored(self, run: _Run, ctx: ReadContext) -> None:
+        if not run.ignored:
+            return
+        counts = ", ".join(f"{n:,} answered {status}" for status, n in sorted(run.ignored.items()))
+        total = sum(run.ignored.values())
+        kept = f"one record each holding `{self.status_field}`" if self.status_field else \
+            "no records from them"
+        ctx.note(f"source `{self.name}`: {total:,} request{'s' if total != 1 else ''} ignored by "
+                 f"`ignore_status` ({counts}): {kept}")
 
     def _fan_out(self, run: _Run, ctx: ReadContext) -> Iterator[Record]:
         assert self.for_each is not None
@@ -95,10 +115,17 @@ class HttpSource:
         while True:
             where = f"{request.method} {run.redact(request.shown_url())} page {number}"
             self._check_advances(request, seen, number, where)
-            response = run.client.send(request, run.auth, where)
-            body = run.client.decode_json(response, where)
+            response = run.client.send(request, run.auth, where, self.ignore_status)
             origin = Origin(self.name, where, "index")
+            if not 200 <= response.status < 300:
+                yield from self._ignored(run, response.status, origin, parent)
+                return
+            body = run.client.decode_json(response, where)
+            if self.is_graphql:
+                _check_graphql(self.name, body, where)
             records = self._select(run, body, origin, parent)
+            if self.status_field is not None:
+                self._add_status(run, records, response.status, origin)
             yield from (Record(item, origin, index) for index, item in enumerate(records))
             if paginator is None:
                 return
@@ -115,6 +142,29 @@ class HttpSource:
             request = request.copy()
             paginator.update_request(request)
             number += 1
+
+    def _ignored(self, run: _Run, status: int, origin: Origin,
+                 parent: Record | None) -> Iterator[Record]:
+        """A response with a status in `ignore_status`: no records, or with `status_field` one
+        record holding the status (and the fan-out parent), so that a probe always answers."""
+        with run.lock:
+            run.ignored[status] = run.ignored.get(status, 0) + 1
+        if self.status_field is None:
+            return
+        data: dict[str, Any] = {self.status_field: status}
+        if parent is not None and self.for_each is not None:
+            data[self.for_each[0]] = parent.data
+        yield Record(data, origin, 0)
+
+    def _add_status(self, run: _Run, records: list[dict[str, Any]], status: int,
+                    origin: Origin) -> None:
+        name = self.status_field
+        assert name is not None
+        for index, item in enumerate(records):
+            if name in item:
+                run.warn_once("status", f"source `{self.name}`: records have a field `{name}`; "
+                              "`status_field` replaces it", origin.ref(index))
+            item[name] = status
 
     def _check_advances(self, request: Request, seen: dict[str, int], number: int,
                         where: str) -> None:
@@ -173,6 +223,24 @@ class HttpSource:
         return items
 
 
+def _check_graphql(source: str, body: Any, where: str) -> None:
+    """A GraphQL answer with a top-level `errors` member failed, whatever its HTTP status."""
+    if not isinstance(body, Mapping) or not body.get("errors"):
+        return
+    errors = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
+    first = errors[0]
+    message = first.get("message") if isinstance(first, Mapping) else first
+    detail = f"`{mask_text(str(message))[:300]}`"
+    if isinstance(first, Mapping):
+        if first.get("type"):
+            detail += f" (type {first['type']})"
+        if first.get("path"):
+            detail += " at " + ".".join(str(p) for p in first["path"])
+    more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+    raise SourceError(source, f"the GraphQL query failed: {detail}{more}", location=where,
+                      body=excerpt(body, 500))
+
+
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
@@ -212,6 +280,7 @@ class _Run:
     stop: threading.Event
     auth: requests.auth.AuthBase | None = None
     warned: set[str] = field(default_factory=set)
+    ignored: dict[int, int] = field(default_factory=dict)  # status -> requests (ignore_status)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -225,7 +294,7 @@ class _Run:
         run = cls(ctx, session, client, redactor, stop)
         if source.auth is not None:
             try:
-                tools = AuthTools(source.name, redactor, client.post_token)
+                tools = AuthTools(source.name, redactor, client.post_token, client.call_json)
                 run.auth = source.auth.build(ctx.render_context, tools)
             except BaseException:
                 session.close()
