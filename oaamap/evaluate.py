@@ -510,6 +510,9 @@ class Evaluation:
                 value = (render(prop.value, data) if render is not None
                          else prop.value.evaluate(data))
                 if value is None or value == "":
+                    # Omitted unless kept: the SDK sends what `set_property` was given.
+                    if prop.keep_null if value is None else prop.keep_empty:
+                        out[prop.name] = value
                     continue
                 out[prop.name] = PROPERTY_CASTS[prop.type](value) if prop.type else value
             except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:
