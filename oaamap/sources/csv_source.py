@@ -73,16 +73,7 @@ class CsvSource:
     def _rows(self, reader: Any, origin: Origin) -> Iterator[Record]:
         line = 0  # the last physical line of the last complete row
         try:
-            if self.columns:  # no header row: the first row is data
-                header = list(self.columns)
-            else:
-                header = next(reader, None)
-                if header is None:
-                    raise SourceError(self.name, "the file is empty: a header row is required "
-                                      "(or name the columns with `columns:`)",
-                                      location=origin.where)
-                header = [h.strip() for h in header]
-                self._check_header(header, origin)
+            header = list(self.columns) or self._header(reader, origin)
             width = len(header)
             nulls = self.null_values
             only_empty = nulls == frozenset({""})
@@ -108,6 +99,16 @@ class CsvSource:
         except csv.Error as e:
             raise self._error(origin.ref(line + 1), _malformed(e, line + 1, reader.line_num)) \
                 from e
+
+    def _header(self, reader: Any, origin: Origin) -> list[str]:
+        """The header row (consumed), its names trimmed and checked."""
+        first: list[str] | None = next(reader, None)
+        if first is None:
+            raise SourceError(self.name, "the file is empty: a header row is required (or name "
+                              "the columns with `columns:`)", location=origin.where)
+        header = [h.strip() for h in first]
+        self._check_header(header, origin)
+        return header
 
     def _check_header(self, header: list[str], origin: Origin) -> None:
         seen: set[str] = set()
