@@ -225,6 +225,9 @@ class _Planner:
                     fields[key] = value
         props_key = "assignment_properties" if "assignment_properties" in entry else "properties"
         keep = (bool(entry.get("keep_null", False)), bool(entry.get("keep_empty", False)))
+        if entry.get("merge") and section.name in ("grants", "app_assignments"):
+            self.error(f"`merge:` applies to entities; `{section.name}` rows are not merged "
+                       "into entities (each adds what it grants)", (*path, "merge"))
         return Rule(
             section=section.name, index=index, span=self.doc.span(path),
             source=str(source) if derived else None, fields=fields,

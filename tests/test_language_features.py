@@ -386,6 +386,16 @@ def test_merge_policy_is_checked_by_the_schema(tmp_path: Path) -> None:
     assert "'last' is not one of ['first']" in errors[0]
 
 
+def test_merge_on_grants_is_a_mapping_error(tmp_path: Path) -> None:
+    errors = mapping_errors(tmp_path, """\
+        sources:
+          people: {csv: people.csv}
+        grants:
+          - {from: people, merge: first, user: id, role: role}
+        """)
+    assert "`merge:` applies to entities; `grants` rows are not merged" in errors[0]
+
+
 # -- context sources -----------------------------------------------------------------------------
 
 
