@@ -72,6 +72,7 @@ class Rule:
     where: Expression | None = None
     each: tuple[str, Expression] | None = None
     merge: str | None = None
+    keep_null_items: frozenset[str] = frozenset()
 
     @property
     def derived(self) -> bool:

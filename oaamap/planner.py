@@ -239,7 +239,20 @@ class _Planner:
             where=self.expression(entry["where"], (*path, "where")) if "where" in entry else None,
             each=self.each(entry.get("each"), (*path, "each")),
             merge=str(entry["merge"]) if entry.get("merge") else None,
+            keep_null_items=self._keep_null_items(section, entry, path),
         )
+
+    def _keep_null_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
+                         ) -> frozenset[str]:
+        """`keep_null_items:` names list-of-text fields (a null reference means nothing)."""
+        names = entry.get("keep_null_items") or []
+        allowed = [k for k, s in section.fields.items() if s.kind == "str_list"]
+        for index, name in enumerate(names):
+            if name not in allowed:
+                self.error(f"`{name}` is not a list-of-text field of `{section.name}`; "
+                           f"keep_null_items takes: {', '.join(allowed) or 'none here'}",
+                           (*path, "keep_null_items", index))
+        return frozenset(n for n in names if n in allowed)
 
     def _scope_of(self, section: str, entry: Mapping[str, Any]) -> str | None:
         """The definition scope of a rule's properties when known before reading (a resource

@@ -211,6 +211,49 @@ def test_kept_null_is_the_same_on_the_generated_and_generic_paths(tmp_path: Path
         {"bio": "Grüße", "e": ""}, {"bio": None, "e": ""}]
 
 
+def test_keep_null_items_keeps_null_list_elements_on_both_paths(tmp_path: Path) -> None:
+    path = write_case(tmp_path, HEAD + textwrap.dedent("""\
+        sources:
+          people: {json: people.json}
+        users:
+          - from: people
+            id: id
+            name: login
+            identities: "[email, alt]"
+            keep_null_items: [identities]
+        """), {"people.json": json.dumps([
+            {"id": "1", "login": "a", "email": None, "alt": None},
+            {"id": "2", "login": "b", "email": "b@x", "alt": ""},
+            {"id": "3", "login": "c", "email": "c@x", "alt": None}])})
+    mapping, _ = plan_mapping(path)
+    rule = mapping.rules[0]
+    records = list(mapping.sources["people"].read(_read_context(mapping)))
+    evaluation = Evaluation("application", render_context(mapping))
+    compiled = evaluation._compile(rule)
+    assert compiled.fast is not None
+    for record in records:
+        fast = compiled.fast(record.data, record)
+        slow = evaluation._row(compiled, record, record.data)
+        assert fast is not FALLBACK and slow is not None
+        assert fast.values == slow.values
+    assert [r.values["identities"] for r in evaluation.rows(rule, records)] == [
+        [None], ["b@x"], ["c@x", None]]
+    result = compile_mapping(path)
+    users = result.payload["applications"][0]["local_users"]
+    assert [u["identities"] for u in users] == [[None], ["b@x"], ["c@x", None]]
+
+
+def test_keep_null_items_names_a_text_list_field(tmp_path: Path) -> None:
+    errors = mapping_errors(tmp_path, """\
+        sources:
+          people: {csv: people.csv}
+        users:
+          - {from: people, id: id, name: login, keep_null_items: [groups, identities]}
+        """)
+    assert errors == ["m.yaml:9:59: error: `groups` is not a list-of-text field of `users`; "
+                      "keep_null_items takes: identities"]
+
+
 def _read_context(mapping: Any) -> Any:
     from oaamap.sources import ReadContext
     return ReadContext(render_context=render_context(mapping), records_of=lambda n: [])
