@@ -35,6 +35,7 @@ __all__ = ["plan"]
 
 Path_ = tuple[Any, ...]
 TEMPLATE_NAMES = frozenset({"env", "vars"})
+NULL_ITEM_FIELDS = frozenset({"identities"})
 _TAG_KEY = re.compile(r"^[\w\d_]+$")
 
 
@@ -244,13 +245,14 @@ class _Planner:
 
     def _keep_null_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
                          ) -> frozenset[str]:
-        """`keep_null_items:` names list-of-text fields (a null reference means nothing)."""
+        """`keep_null_items:` names the list fields whose null elements the SDK sends (a local
+        user's or group's `identities`: `add_identity(None)`); a null reference means nothing."""
         names = entry.get("keep_null_items") or []
-        allowed = [k for k, s in section.fields.items() if s.kind == "str_list"]
+        allowed = [k for k in section.fields if k in NULL_ITEM_FIELDS]
         for index, name in enumerate(names):
             if name not in allowed:
-                self.error(f"`{name}` is not a list-of-text field of `{section.name}`; "
-                           f"keep_null_items takes: {', '.join(allowed) or 'none here'}",
+                self.error(f"`{name}` cannot keep null elements in `{section.name}`; "
+                           f"keep_null_items takes: {', '.join(allowed) or 'nothing here'}",
                            (*path, "keep_null_items", index))
         return frozenset(n for n in names if n in allowed)
 

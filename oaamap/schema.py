@@ -81,8 +81,8 @@ def _section_schema(section: SectionSpec) -> dict[str, Any]:
         "keep_null": {"type": "boolean",
                       "description": "send a null property value as null (default: omitted)"},
         "keep_null_items": {"type": "array", "uniqueItems": True, "items": {"type": "string"},
-                            "description": "list fields (e.g. identities) whose null elements "
-                                           "are sent as null (default: dropped)"},
+                            "description": "list fields (identities) whose null elements are "
+                                           "sent as null (default: dropped)"},
         "keep_empty": {"type": "boolean",
                        "description": "send an empty-string property value as \"\" "
                                       "(default: omitted)"},

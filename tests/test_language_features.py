@@ -250,7 +250,7 @@ def test_keep_null_items_names_a_text_list_field(tmp_path: Path) -> None:
         users:
           - {from: people, id: id, name: login, keep_null_items: [groups, identities]}
         """)
-    assert errors == ["m.yaml:9:59: error: `groups` is not a list-of-text field of `users`; "
+    assert errors == ["m.yaml:9:59: error: `groups` cannot keep null elements in `users`; "
                       "keep_null_items takes: identities"]
 
 
