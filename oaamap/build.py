@@ -76,6 +76,7 @@ class Builder:
 
     template: str
     strict: bool = False
+    definitions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     drafts: dict[str, dict[str, _Draft]] = field(default_factory=dict)
     grants: dict[tuple[str, str], _Grants] = field(default_factory=dict)
     assignments: list[RuleRow] = field(default_factory=list)
@@ -102,6 +103,14 @@ class Builder:
         for name, section in self.sections.items():
             if not section.single and name not in ("grants", "app_assignments"):
                 self.drafts[name] = {}
+        # Declared definitions come first, in declared order, under their declared spelling; a
+        # property set under another letter case uses them (the SDK matches case-insensitively).
+        self.defined: dict[tuple[str, str], str] = {}
+        for scope, names in self.definitions.items():
+            for name, kind in names.items():
+                self.type_order[(scope, name)] = None
+                self.declared_types[(scope, name)] = kind
+                self.defined[(scope, name.lower())] = name
 
     def add_all(self, rows: Iterable[RuleRow]) -> int:
         """Merge every row of one rule (the stage-5 stream): the handler is chosen once.
@@ -143,6 +152,9 @@ class Builder:
         draft = drafts.get(lower)
         if draft is None:
             draft = drafts[lower] = _Draft(key, row)
+        elif row.rule.merge == "first":
+            self._merge_lists(section, draft, row)
+            return
         list_fields = self.list_fields[section]
         current = draft.values
         for name, value in values.items():
@@ -152,7 +164,21 @@ class Builder:
                 current[name] = value
             elif current[name] != value:
                 self._scalar(draft, name, value, row, section)
-        if row.properties:
+        self._merge_rest(section, draft, row)
+
+    def _merge_lists(self, section: str, draft: _Draft, row: RuleRow) -> None:
+        """`merge: first` into an existing entity: its scalars and properties stay the first
+        row's (no conflict); list fields, tags and roles still accumulate."""
+        list_fields = self.list_fields[section]
+        for name, value in row.values.items():
+            if name in list_fields:
+                self._union(draft, name, value)
+        self._merge_rest(section, draft, row, properties=False)
+
+    def _merge_rest(self, section: str, draft: _Draft, row: RuleRow,
+                    properties: bool = True) -> None:
+        values = row.values
+        if properties and row.properties:
             self._merge_properties(draft, row, self._scope(section, draft))
         if row.tags:
             if draft.tags is None:
@@ -218,11 +244,15 @@ class Builder:
                 self._conflict(row.rule.section, draft, f"properties.{name}", current, value, row)
 
     def _type_seen(self, scope: str, name: str, value: Any, declared: str | None) -> None:
+        if self.defined and (scope, name.lower()) in self.defined:
+            return  # defined under `property_definitions:` (name, type and place)
         key = (scope, name)
         self.type_order[key] = None
         if declared is not None:
             self.declared_types.setdefault(key, declared)
             return
+        if value is None:
+            return  # a kept null says nothing about the type
         kind = ("BOOLEAN" if isinstance(value, bool) else "NUMBER" if isinstance(value, int | float)
                 else "STRING_LIST" if isinstance(value, list) else "STRING")
         self.seen_types.setdefault(key, set()).add(kind)
@@ -393,7 +423,8 @@ class Builder:
                     f"({', '.join(sorted(kinds))}); declare one: "
                     f"`{name}: {{value: ..., type: STRING}}`"))
                 continue
-            out.setdefault(scope, {})[name] = declared or next(iter(kinds))
+            # Only kept nulls and no declared type: STRING, as a connector would define it.
+            out.setdefault(scope, {})[name] = declared or next(iter(kinds), "STRING")
         return out
 
     def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],

@@ -12,14 +12,13 @@ Timestamps and required fields are checked where they are read (stage 5), with t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from .errors import PayloadError, RowRef
 from .expressions import RFC3339
-from .language import TEMPLATES
+from .language import TEMPLATES, valid_property_name
 from .model import Entity, EntitySet, resource_tree
 from .payload_schema import PayloadValidator
 
@@ -27,7 +26,6 @@ __all__ = ["SchemaCheck", "check_entities"]
 
 MAX_TEXT = 4096
 MAX_REPORTED = 1000
-PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
 TYPE_CHECKS = {
     "STRING": lambda v: isinstance(v, str),
     "NUMBER": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -58,13 +56,14 @@ def _pointer(es: EntitySet, section: str, index: int) -> str:
 
 def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[str, str]],
                       pointer: str) -> Iterator[PayloadError]:
-    declared = types.get(scope, {})
+    # Names are matched case-insensitively to their definitions, as the SDK's set_property does.
+    declared = {n.lower(): t for n, t in types.get(scope, {}).items()}
     for name, value in entity.properties.items():
-        if not PROPERTY_NAME.match(name):
-            yield PayloadError(f"property name `{name}` is invalid (^[a-z][a-z_]*$)", pointer,
-                               entity.ref)
-        kind = declared.get(name)
-        if kind and not TYPE_CHECKS[kind](value):
+        if not valid_property_name(name):
+            yield PayloadError(f"property name `{name}` is invalid (the SDK checks "
+                               "^[a-z][a-z_]*$ on the lower-cased name)", pointer, entity.ref)
+        kind = declared.get(name.lower())
+        if kind and value is not None and not TYPE_CHECKS[kind](value):
             yield PayloadError(f"property `{name}` of {entity.section} `{entity.key}` is "
                                f"declared {kind} but is `{value}`", pointer, entity.ref)
         if isinstance(value, str) and len(value) > MAX_TEXT:

@@ -15,6 +15,7 @@ from typing import Any
 from .redact import mask_secrets, mask_text, sanitize_url
 
 __all__ = [
+    "ContextRecordError",
     "DataError",
     "DataErrors",
     "ErrorCollector",
@@ -237,6 +238,18 @@ class SourceError(OaamapError):
         status = f" [HTTP {self.status}]" if self.status is not None else ""
         body = f"\n  response: {self.body[:500]}" if self.body else ""
         return f"{at}error: source `{self.source}`{where}: {self.message}{status}{body}"
+
+
+class ContextRecordError(SourceError):
+    """A `context:` source did not yield exactly one record (`records` is how many it yielded;
+    `ref` locates the second one when there are several)."""
+
+    def __init__(self, source: str, records: int, ref: RowRef | None = None) -> None:
+        self.records = records
+        super().__init__(
+            source, f"a `context:` source must yield exactly one record, got {records:,} "
+            + ("(check its path, query or filter)" if records == 0 else
+               "(select the one record, e.g. with `records:` or a query)"), ref=ref)
 
 
 class DataError(OaamapError):

@@ -96,6 +96,20 @@ def _list(value: Any, spec: FieldSpec) -> Any:
     return out or None
 
 
+def _list_keeping_nulls(value: Any, spec: FieldSpec) -> Any:
+    """A list field named in `keep_null_items`: null elements are kept (once), as the SDK sends
+    `add_identity(None)`; "" elements are still dropped."""
+    items = value if isinstance(value, list) else [value]
+    out: list[Any] = []
+    for item in items:
+        if item == "":
+            continue
+        text = item if item is None or type(item) is str else _str(item, spec)
+        if text not in out:
+            out.append(text)
+    return out or None
+
+
 def _objects(value: Any, spec: FieldSpec) -> Any:
     items = value if isinstance(value, list) else [value]
     out = []
@@ -332,9 +346,11 @@ class Evaluation:
 
     def _compile(self, rule: Rule) -> _Compiled:
         specs = self._spec(rule)
+        # The same normaliser on both paths (generated and generic): they cannot disagree.
+        normalisers = {k: _list_keeping_nulls if k in rule.keep_null_items
+                       else NORMALIZERS[specs[k].kind] for k in rule.fields}
         # `direct`: a non-empty string needs no normalisation for these kinds (the hot path).
-        fields = [(k, e.evaluate, NORMALIZERS[specs[k].kind], specs[k],
-                   specs[k].kind in ("str", "ref"))
+        fields = [(k, e.evaluate, normalisers[k], specs[k], specs[k].kind in ("str", "ref"))
                   for k, e in rule.fields.items()]
         pending: set[str] = set()
         for expr in [*rule.fields.values(), *(p.value for p in rule.properties),
@@ -347,7 +363,7 @@ class Evaluation:
         identifier = identifier_key(rule, self.template)
         fallback = _fallback_key(rule, self.template)
         fast = generate_row_function(
-            rule.fields, specs, {k: NORMALIZERS[specs[k].kind] for k in rule.fields}, identifier,
+            rule.fields, specs, normalisers, identifier,
             self._one_of(rule),
             lambda values, data, record: self._finish_row(rule, values, record, data),
             None if rule.properties or rule.tags.pairs or rule.tags.expression is not None
@@ -510,6 +526,9 @@ class Evaluation:
                 value = (render(prop.value, data) if render is not None
                          else prop.value.evaluate(data))
                 if value is None or value == "":
+                    # Omitted unless kept: the SDK sends what `set_property` was given.
+                    if prop.keep_null if value is None else prop.keep_empty:
+                        out[prop.name] = value
                     continue
                 out[prop.name] = PROPERTY_CASTS[prop.type](value) if prop.type else value
             except (jmespath.exceptions.JMESPathError, ValueError, RecursionError) as e:

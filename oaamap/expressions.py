@@ -151,6 +151,7 @@ class OaamapFunctions(jmespath.functions.Functions):
         super().__init__()
         self._lookups: LookupProvider | None = None
         self._vars: Mapping[str, Any] | None = None
+        self._tables: dict[str, dict[str, Any]] = {}
         # Timeouts per pattern: after a few, the pattern is not run again (a hostile data set
         # must not cost REGEX_TIMEOUT per row).
         self._regex_timeouts: dict[str, int] = {}
@@ -168,6 +169,50 @@ class OaamapFunctions(jmespath.functions.Functions):
     def bind_vars(self, values: Mapping[str, Any]) -> None:
         """Give `var(name)` the rendered `vars:` (with `--var` overrides)."""
         self._vars = values
+
+    def bind_tables(self, tables: Mapping[str, Mapping[Any, Any]]) -> None:
+        """Give `table()` the mapping's `tables:` (keys as text); bound before any expression is
+        compiled, so that a call naming an undeclared table is a mapping error."""
+        self._tables = {str(name): {_text(k): v for k, v in rows.items()}
+                        for name, rows in tables.items()}
+
+    @property
+    def table_names(self) -> frozenset[str]:
+        """The names of the bound `tables:`."""
+        return frozenset(self._tables)
+
+    @signature({"types": ["string"]}, {"types": []}, {"types": [], "optional": True})
+    def _func_table(self, name: str, key: Any, default: Any = None) -> Any:
+        rows = self._tables.get(name)
+        if rows is None:
+            raise FunctionError(f"table: no table `{name}` is declared under `tables:`")
+        if key is None:
+            return default
+        found = rows.get(_text(key), _MISSING)
+        return default if found is _MISSING else found
+
+    @signature({"types": ["string", "number", "null"]}, {"types": ["number"]})
+    def _func_truncate(self, s: Any, n: float) -> str | None:
+        if s is None:
+            return None
+        return _text(s)[:_length("truncate", n)]
+
+    @signature({"types": ["string", "number", "null"]}, {"types": ["number"]})
+    def _func_truncate_bytes(self, s: Any, n: float) -> str | None:
+        if s is None:
+            return None
+        text = _text(s)
+        limit = _length("truncate_bytes", n)
+        if len(text) * 4 <= limit:  # no UTF-8 character is longer than 4 bytes
+            return text
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise FunctionError(f"truncate_bytes: the value is not valid Unicode ({e.reason})"
+                                ) from None
+        # Cut at the limit and drop a character the cut split (its bytes are incomplete).
+        return encoded[:limit].decode("utf-8", errors="ignore") if len(encoded) > limit \
+            else text
 
     def bind_lookups(self, provider: LookupProvider) -> None:
         """Give `lookup()` access to indexes `(source, key_field) -> {lower(key): [records]}`."""
@@ -361,6 +406,17 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+_MISSING = object()
+
+
+def _length(function: str, n: float) -> int:
+    """A length argument: a whole number, at least 0."""
+    if (isinstance(n, float) and not n.is_integer()) or n < 0:
+        raise FunctionError(f"{function}: the length must be a whole number of at least 0, "
+                            f"got {_text(n)}")
+    return int(n)
 
 
 def _check_length(function: str, length: int) -> None:
@@ -582,6 +638,8 @@ def _check_functions(node: dict[str, Any], functions: OaamapFunctions, text: str
                                   "var('date_format')", position, len(name))
         if name in REGEX_FUNCTIONS:
             _check_pattern(node, text, position)
+        if name == "table":
+            _check_table(node, text, position, functions.table_names)
     for child in node.get("children", []):
         if isinstance(child, dict):
             _check_functions(child, functions, text)
@@ -595,6 +653,24 @@ def _check_lookup_args(node: dict[str, Any], text: str, position: int) -> None:
                 "e.g. lookup('people', 'email', manager_email)",
                 position, len(node["value"]),
             )
+
+
+def _check_table(node: dict[str, Any], text: str, position: int,
+                 tables: frozenset[str]) -> None:
+    """`table()` names a table declared under `tables:`, as a string literal."""
+    arg = node["children"][0]
+    if arg["type"] != "literal" or not isinstance(arg["value"], str):
+        raise ExpressionError("`table()` needs the table's name as a string literal, e.g. "
+                              "table('roles', permission)", position, len("table"))
+    name = arg["value"]
+    if name not in tables:
+        found = text.find(name, position)
+        close = difflib.get_close_matches(name, sorted(tables), n=1)
+        raise ExpressionError(
+            f"table('{name}') names a table that `tables:` does not declare",
+            found if found >= 0 else position, max(1, len(name)),
+            hint=f"did you mean `{close[0]}`?" if close else
+            f"declared tables: {', '.join(sorted(tables)) or 'none'}")
 
 
 def _check_pattern(node: dict[str, Any], text: str, position: int) -> None:

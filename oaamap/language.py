@@ -6,16 +6,21 @@ how each is compiled) and the builder (how each field merges and what it referen
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
     "CANONICAL_PERMISSIONS",
+    "DEFINITION_SCOPES",
+    "MERGE_POLICIES",
+    "PROPERTY_NAME_PATTERN",
     "PROPERTY_TYPES",
     "SECRETS",
     "TEMPLATES",
     "FieldSpec",
     "SectionSpec",
     "TemplateSpec",
+    "valid_property_name",
 ]
 
 CANONICAL_PERMISSIONS = (
@@ -23,6 +28,16 @@ CANONICAL_PERMISSIONS = (
     "MetadataCreate", "MetadataDelete", "NonData", "Uncategorized",
 )
 PROPERTY_TYPES = ("STRING", "NUMBER", "BOOLEAN", "STRING_LIST", "TIMESTAMP")
+# Veza's SDK checks this pattern on the *lower-cased* property name (`re.match`) and sends the
+# name as written: `NAME` and `Repo_Id` are valid.
+SDK_PROPERTY_NAME = re.compile(r"^[a-z][a-z_]*$")
+# The same set of names as one pattern on the name as written (Python `re.search` semantics, as
+# jsonschema applies it): the only non-ASCII character whose lower case is in [a-z] is the Kelvin
+# sign (U+212A -> `k`); `$` also matches before a final newline, as in the SDK's `re.match`.
+PROPERTY_NAME_PATTERN = "^[A-Za-z\u212a][A-Za-z_\u212a]*$"
+# How a rule's rows merge into an entity that already exists (`merge:`); absent: the default
+# (first non-null value kept, a different later value is a conflict).
+MERGE_POLICIES = ("first",)
 IDP_PROVIDER_TYPES = (
     "active_directory", "any", "azure_ad", "custom", "google_workspace", "okta", "one_login",
 )
@@ -71,12 +86,18 @@ class TemplateSpec:
     sections: dict[str, SectionSpec] = field(default_factory=dict)
 
 
+def valid_property_name(name: str) -> bool:
+    """The SDK's rule for a custom property name (oaaclient `validate_name`), exactly."""
+    return SDK_PROPERTY_NAME.match(name.lower()) is not None
+
+
 S = FieldSpec
 SECRETS = S("str_list", doc="environment variables whose names look secret (KEY, TOKEN, SECRET, "
             "PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, PRIVATE) that this mapping may read "
             "outside credential positions: into vars, names and the payload (never VEZA_API_KEY)")
 TAGS = S("tags", doc="Veza tags: [{key, value}] or one expression yielding such a list")
-PROPS = S("properties", doc="custom properties {name: EXPR} or {name: {value: EXPR, type: T}}")
+PROPS = S("properties", doc="custom properties {name: EXPR} or {name: {value: EXPR, type: T, "
+          "keep_null: BOOL, keep_empty: BOOL}}")
 OWNERS = S("objects", members=("external_id", "owner_type", "primary"),
            doc="owners: a list of {external_id, owner_type, primary}")
 SOURCE_IDENTITY = S("object", members=("identity", "provider_type"),
@@ -205,3 +226,15 @@ HRIS = TemplateSpec("hris", {
 })
 
 TEMPLATES: dict[str, TemplateSpec] = {t.name: t for t in (APPLICATION, IDP, HRIS)}
+
+
+# `property_definitions:` keys per template -> the definition scope of the payload. `resources`
+# is a mapping resource type -> definitions (scope `resources:<type>`).
+DEFINITION_SCOPES: dict[str, dict[str, str]] = {
+    "application": {"application": "application", "users": "users", "groups": "groups",
+                    "roles": "roles", "grants": "role_assignments",
+                    "access_creds": "access_creds", "resources": "resources"},
+    "identity_provider": {"idp": "idp", "users": "users", "groups": "groups", "apps": "apps",
+                          "app_assignments": "app_assignments"},
+    "hris": {"system": "system", "employees": "employees", "groups": "groups"},
+}

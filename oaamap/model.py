@@ -32,12 +32,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PropertySpec:
-    """A custom property of a rule: its name, value (expression or constant) and declared type."""
+    """A custom property of a rule: its name, value (expression or constant) and declared type.
+
+    `keep_null` / `keep_empty`: a null / `""` value is sent as such instead of being omitted.
+    """
 
     name: str
     value: Any
     type: str | None
     span: Span | None
+    keep_null: bool = False
+    keep_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ class Rule:
     tags: TagSpec = TagSpec()
     where: Expression | None = None
     each: tuple[str, Expression] | None = None
+    merge: str | None = None
+    keep_null_items: frozenset[str] = frozenset()
 
     @property
     def derived(self) -> bool:
@@ -83,6 +90,9 @@ class MappingPlan:
     """A checked mapping, ready to run: templates compiled, expressions compiled, sources planned.
 
     `rules` are in file order (sections as they appear in the file, then entries in order).
+    `context`: the sources read first, each yielding exactly one record that configuration strings
+    read by the source's name. `definitions`: the declared custom property definitions, scope
+    (`users`, `resources:repo`, ...) -> {name: TYPE}, in declared order.
     """
 
     file: str
@@ -97,6 +107,8 @@ class MappingPlan:
     rules: tuple[Rule, ...]
     functions: OaamapFunctions = field(repr=False, compare=False)
     lookups: Mapping[tuple[str, str], Span | None] = field(default_factory=dict)
+    context: tuple[str, ...] = ()
+    definitions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

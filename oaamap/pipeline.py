@@ -17,6 +17,7 @@ from typing import IO, Any, TextIO
 from .build import Builder
 from .check import SchemaCheck, check_entities
 from .errors import (
+    ContextRecordError,
     DataError,
     DataErrors,
     MappingError,
@@ -159,6 +160,8 @@ class _Records:
         for planned in mapping.sources.values():
             for parent in planned.depends_on:
                 self.uses[parent] = self.uses.get(parent, 0) + 2
+        for name in mapping.context:  # read first, and kept for the rules that use it too
+            self.uses[name] = self.uses.get(name, 0) + 2
         self.indexes: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
         self.errors: list[DataError] = []
 
@@ -209,7 +212,7 @@ class _Records:
 def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
                         options: CompileOptions, records: _Records,
                         evaluation: Evaluation) -> EntitySet:
-    builder = Builder(mapping.template, strict=options.strict)
+    builder = Builder(mapping.template, strict=options.strict, definitions=mapping.definitions)
     header = evaluation.static_row(mapping.header)
     if header is not None:
         builder.add(header)
@@ -271,16 +274,20 @@ class _Names:
     data_source: str
 
 
-def _render_configuration(mapping: MappingPlan, context: dict[str, Any]) -> _Names:
+def _render_configuration(mapping: MappingPlan, context: dict[str, Any],
+                          names: frozenset[str] | None = None) -> _Names:
     """Render every configuration string that needs no record, before any record is read.
 
     A typo in `data_source` or in a source's URL must fail the run (exit 2) before a single
     request is made, not after minutes of reading. Strings that use a fan-out parent are rendered
-    per parent record, when read.
+    per parent record, when read. Called twice when the mapping has `context:` sources: before
+    they are read (the strings that use only `env` and `vars`), then after (all the others,
+    before any other source is read).
 
     Raises:
         MappingErrors: every configuration string that cannot be rendered.
     """
+    allowed = names if names is not None else _CONFIGURATION_NAMES
     errors: list[MappingError] = []
 
     def rendered(template: Template | None) -> str | None:
@@ -292,12 +299,15 @@ def _render_configuration(mapping: MappingPlan, context: dict[str, Any]) -> _Nam
             errors.append(e)
             return None
 
-    provider = rendered(mapping.provider)
-    icon = rendered(mapping.provider_icon)
-    data_source = rendered(mapping.data_source)
+    def ready(template: Template | None) -> Template | None:
+        return template if template is not None and template.names <= allowed else None
+
+    provider = rendered(ready(mapping.provider))
+    icon = rendered(ready(mapping.provider_icon))
+    data_source = rendered(ready(mapping.data_source))
     static = [mapping.header, *(rule for rule in mapping.rules if not rule.derived)]
     for template in _templates([*static, *_live_sources(mapping, context, errors)]):
-        if template.names <= _CONFIGURATION_NAMES:
+        if template.names <= allowed:
             rendered(template)
     if errors:
         raise MappingErrors(errors, mapping.file)
@@ -361,6 +371,14 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
     ctx = ReadContext(render_context=context, records_of=lambda n: records.kept_list(n),
                       options=options.source_options)
     records = _Records(mapping, ctx, options.progress)
+    if mapping.context:
+        try:
+            _read_context(mapping, records, context)
+        except OaamapError as e:
+            e.warnings = [*ctx.warnings]
+            raise
+        names = _render_configuration(
+            mapping, context, _CONFIGURATION_NAMES | frozenset(mapping.context))
     mapping.functions.bind_lookups(records.index)
     mapping.functions.bind_vars(context["vars"])
     evaluation = Evaluation(mapping.template, context, options.on_data_error)
@@ -436,6 +454,20 @@ def _serialise_checked(entities: EntitySet) -> IO[str]:
         spool.close()
         raise PayloadErrors(problems)
     return spool
+
+
+def _read_context(mapping: MappingPlan, records: _Records, context: dict[str, Any]) -> None:
+    """Read each `context:` source, in order, into the configuration strings' context under its
+    name (a context source may use the ones before it).
+
+    Raises:
+        ContextRecordError: a context source yielded no record or more than one.
+    """
+    for name in mapping.context:
+        found = records.kept_list(name)
+        if len(found) != 1:
+            raise ContextRecordError(name, len(found), found[1].ref if len(found) > 1 else None)
+        context[name] = found[0].data
 
 
 def _summary_warnings(evaluation: Evaluation) -> list[Warning_]:

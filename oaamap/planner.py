@@ -5,6 +5,7 @@ Every mistake is collected and reported at once with its file:line:col. No data 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -22,7 +23,7 @@ from .expressions import (
     compile_expression,
     literal,
 )
-from .language import PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
+from .language import DEFINITION_SCOPES, PROPERTY_TYPES, TEMPLATES, FieldSpec, SectionSpec
 from .loader import Document
 from .model import MappingPlan, PropertySpec, Rule, TagSpec
 from .redact import VEZA_KEY_VAR, remember
@@ -34,6 +35,7 @@ __all__ = ["plan"]
 
 Path_ = tuple[Any, ...]
 TEMPLATE_NAMES = frozenset({"env", "vars"})
+NULL_ITEM_FIELDS = frozenset({"identities"})
 _TAG_KEY = re.compile(r"^[\w\d_]+$")
 
 
@@ -51,6 +53,61 @@ class _Planner:
         self.source_names = frozenset((self.data.get("sources") or {}).keys())
         self.var_names: frozenset[str] = frozenset(map(str, (self.data.get("vars") or {})))
         self.secrets = self._secrets()
+        self.context = self._context()
+        # Configuration strings may read the context sources' records by name.
+        self.template_names = TEMPLATE_NAMES | frozenset(self.context)
+        self.functions.bind_tables(self.data.get("tables") or {})
+        self.definitions = self._definitions()
+
+    def _context(self) -> tuple[str, ...]:
+        """The `context:` sources: declared, and named unlike `env` and `vars`."""
+        out = []
+        for index, name in enumerate(self.data.get("context") or []):
+            if not isinstance(name, str):
+                continue
+            if name not in self.source_names:
+                self._unknown_source(name, ("context", index), "`context:` names")
+            elif name in TEMPLATE_NAMES:
+                self.error(f"a context source cannot be named `{name}`: configuration strings "
+                           f"already use `{name}`", ("context", index))
+            else:
+                out.append(name)
+        return tuple(out)
+
+    def _definitions(self) -> dict[str, dict[str, str]]:
+        """`property_definitions:` as scope -> {name: TYPE}, in declared order."""
+        raw = self.data.get("property_definitions") or {}
+        scopes = DEFINITION_SCOPES.get(str(self.data.get("template")), {})
+        out: dict[str, dict[str, str]] = {}
+        for key, names in raw.items():
+            if key not in scopes or not isinstance(names, dict):
+                continue
+            if key == "resources":
+                for kind, props in names.items():
+                    if isinstance(props, dict):
+                        out[f"resources:{kind}"] = self._declared(
+                            props, ("property_definitions", key, kind))
+            else:
+                out[scopes[key]] = self._declared(names, ("property_definitions", key))
+        return out
+
+    def _declared(self, names: Mapping[str, Any], path: Path_) -> dict[str, str]:
+        out: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        for name, kind in names.items():
+            upper = str(kind).upper()
+            if upper not in PROPERTY_TYPES:
+                self.error(f"property type `{kind}` is not one of {', '.join(PROPERTY_TYPES)}",
+                           (*path, name))
+                continue
+            if str(name).lower() in seen:
+                self.error(f"property `{name}` is defined twice (as `{seen[str(name).lower()]}`"
+                           "); Veza compares property names case-insensitively",
+                           (*path, name), on_key=True)
+                continue
+            seen[str(name).lower()] = str(name)
+            out[str(name)] = upper
+        return out
 
     def error(self, message: str, path: Path_, *, hint: str | None = None,
               expression: str | None = None, on_key: bool = False) -> None:
@@ -97,7 +154,7 @@ class _Planner:
     def template(self, text: str, path: Path_) -> Template:
         span = self.doc.span(path)
         try:
-            return compile_template(str(text), span, TEMPLATE_NAMES, secrets=self.secrets)
+            return compile_template(str(text), span, self.template_names, secrets=self.secrets)
         except MappingError as e:
             e.path = _json_path(path)
             self.errors.add(e)
@@ -115,12 +172,16 @@ class _Planner:
         ctx = PlanContext(
             base_dir=self.base_dir, collector=self.errors, span_of=self.doc.span,
             key_span_of=self.doc.key_span, compile_expression=self.expression,
-            template_names=TEMPLATE_NAMES, source_names=self.source_names,
+            template_names=self.template_names, source_names=self.source_names,
             secrets=self.secrets)
         planned: dict[str, SourcePlan] = {}
         for name, config in (self.data.get("sources") or {}).items():
             if not isinstance(config, dict):
                 continue
+            # A context source may read the context sources declared before it, not itself.
+            earlier = self.context[:self.context.index(name)] if name in self.context else None
+            source_ctx = ctx if earlier is None else dataclasses.replace(
+                ctx, template_names=TEMPLATE_NAMES | frozenset(earlier))
             kinds = [k for k in config if k in SOURCE_KINDS]
             if len(kinds) != 1:
                 if not kinds and any(k in config for k in ("http", "sql")):
@@ -130,7 +191,7 @@ class _Planner:
                     self.error(f"source `{name}` has several kinds: {', '.join(kinds)}",
                                ("sources", name), on_key=True)
                 continue
-            planned[name] = plan_source(kinds[0], name, config, ctx)
+            planned[name] = plan_source(kinds[0], name, config, source_ctx)
         return planned
 
     # -- rules -----------------------------------------------------------------------------
@@ -164,15 +225,65 @@ class _Planner:
                 if value is not None:
                     fields[key] = value
         props_key = "assignment_properties" if "assignment_properties" in entry else "properties"
+        keep = (bool(entry.get("keep_null", False)), bool(entry.get("keep_empty", False)))
+        if entry.get("merge") and section.name in ("grants", "app_assignments"):
+            self.error(f"`merge:` applies to entities; `{section.name}` rows are not merged "
+                       "into entities (each adds what it grants)", (*path, "merge"))
         return Rule(
             section=section.name, index=index, span=self.doc.span(path),
             source=str(source) if derived else None, fields=fields,
             field_spans={k: self.doc.span((*path, k)) for k in entry},
-            properties=self.properties(entry.get(props_key) or {}, (*path, props_key), derived),
+            properties=self._typed(
+                self.properties(entry.get(props_key) or {}, (*path, props_key), derived, keep),
+                self._scope_of(section.name, entry), (*path, props_key)),
             tags=self.tags(entry.get("tags"), (*path, "tags"), derived),
             where=self.expression(entry["where"], (*path, "where")) if "where" in entry else None,
             each=self.each(entry.get("each"), (*path, "each")),
+            merge=str(entry["merge"]) if entry.get("merge") else None,
+            keep_null_items=self._keep_null_items(section, entry, path),
         )
+
+    def _keep_null_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
+                         ) -> frozenset[str]:
+        """`keep_null_items:` names the list fields whose null elements the SDK sends (a local
+        user's or group's `identities`: `add_identity(None)`); a null reference means nothing."""
+        names = entry.get("keep_null_items") or []
+        allowed = [k for k in section.fields if k in NULL_ITEM_FIELDS]
+        for index, name in enumerate(names):
+            if name not in allowed:
+                self.error(f"`{name}` cannot keep null elements in `{section.name}`; "
+                           f"keep_null_items takes: {', '.join(allowed) or 'nothing here'}",
+                           (*path, "keep_null_items", index))
+        return frozenset(n for n in names if n in allowed)
+
+    def _scope_of(self, section: str, entry: Mapping[str, Any]) -> str | None:
+        """The definition scope of a rule's properties when known before reading (a resource
+        rule's scope depends on its type: known only when the type is a constant)."""
+        if section != "resources":
+            return DEFINITION_SCOPES.get(str(self.data.get("template")), {}).get(section)
+        kind = entry.get("type")
+        if entry.get("from") is None and isinstance(kind, str) and "{{" not in kind:
+            return f"resources:{kind}"
+        if isinstance(kind, str) and kind.startswith("'") and kind.endswith("'"):
+            return f"resources:{kind[1:-1]}"
+        return None
+
+    def _typed(self, props: tuple[PropertySpec, ...], scope: str | None, path: Path_
+               ) -> tuple[PropertySpec, ...]:
+        """Properties whose name is defined under `property_definitions:` take its type."""
+        declared = {n.lower(): (n, t) for n, t in self.definitions.get(scope or "", {}).items()}
+        if not declared:
+            return props
+        out = []
+        for prop in props:
+            found = declared.get(prop.name.lower())
+            if found is not None and prop.type is None:
+                prop = dataclasses.replace(prop, type=found[1])
+            elif found is not None and prop.type != found[1]:
+                self.error(f"property `{prop.name}` is declared {prop.type} here but "
+                           f"{found[1]} under `property_definitions:`", (*path, prop.name))
+            out.append(prop)
+        return tuple(out)
 
     def _check_one_of(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_) -> None:
         for group in section.one_of:
@@ -228,12 +339,15 @@ class _Planner:
                 self.error(f"`{item}` is not one of {', '.join(spec.choices)}", where,
                            hint=f"did you mean `{close[0]}`?" if close else None)
 
-    def properties(self, raw: Mapping[str, Any], path: Path_, derived: bool
-                   ) -> tuple[PropertySpec, ...]:
+    def properties(self, raw: Mapping[str, Any], path: Path_, derived: bool,
+                   keep: tuple[bool, bool] = (False, False)) -> tuple[PropertySpec, ...]:
         out = []
         for name, value in raw.items():
             declared = None
+            keep_null, keep_empty = keep
             if isinstance(value, dict) and "value" in value:
+                keep_null = bool(value.get("keep_null", keep_null))
+                keep_empty = bool(value.get("keep_empty", keep_empty))
                 declared = value.get("type")
                 if declared is not None and str(declared).upper() not in PROPERTY_TYPES:
                     self.error(f"property type `{declared}` is not one of "
@@ -244,8 +358,12 @@ class _Planner:
                 vpath = (*path, name)
             compiled = (self.expression(value, vpath) if derived and isinstance(value, str)
                         else self.constant(value, vpath))
-            if compiled is not None:
-                out.append(PropertySpec(str(name), compiled, declared, self.doc.span(vpath)))
+            if value is None and keep_null:
+                compiled = literal(None) if derived else None  # an explicit null, sent
+            elif compiled is None:
+                continue
+            out.append(PropertySpec(str(name), compiled, declared, self.doc.span(vpath),
+                                    keep_null, keep_empty))
         return tuple(out)
 
     def tags(self, raw: Any, path: Path_, derived: bool) -> TagSpec:
@@ -278,7 +396,7 @@ class _Planner:
         return (str(name), expr) if expr is not None else None
 
     def unused_sources(self, rules: list[Rule], sources: Mapping[str, SourcePlan]) -> None:
-        used = {r.source for r in rules} | {s for s, _ in self.lookups}
+        used = {r.source for r in rules} | {s for s, _ in self.lookups} | set(self.context)
         for plan_ in sources.values():
             used |= set(plan_.depends_on)
         for name in sources:
@@ -348,6 +466,7 @@ def plan(doc: Document, variables: Mapping[str, str] | None = None,
                                                           ("data_source",)),
         variables=_variables(planner, variables or {}), sources=sources, header=header,
         rules=tuple(rules), functions=planner.functions,
-        lookups=dict(planner.lookups))
+        lookups=dict(planner.lookups), context=planner.context,
+        definitions=planner.definitions)
     collector.raise_if_any()
     return result, collector.warnings

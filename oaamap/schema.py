@@ -16,7 +16,17 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import MappingError
-from .language import ENV_NAME_PATTERN, PROPERTY_TYPES, SECRETS, TEMPLATES, FieldSpec, SectionSpec
+from .language import (
+    DEFINITION_SCOPES,
+    ENV_NAME_PATTERN,
+    MERGE_POLICIES,
+    PROPERTY_NAME_PATTERN,
+    PROPERTY_TYPES,
+    SECRETS,
+    TEMPLATES,
+    FieldSpec,
+    SectionSpec,
+)
 from .loader import Document
 
 __all__ = ["build_mapping_schema", "mapping_schema", "validate_document"]
@@ -64,6 +74,18 @@ def _section_schema(section: SectionSpec) -> dict[str, Any]:
         "each": {"type": "object", "minProperties": 1, "maxProperties": 1,
                  "additionalProperties": EXPR,
                  "description": "run once per element of a list: {NAME: EXPR}"},
+        "merge": {"enum": list(MERGE_POLICIES),
+                  "description": "first: a row merging into an entity that already exists "
+                                 "adds only list fields, tags and roles; its scalar fields and "
+                                 "properties are ignored, without a conflict"},
+        "keep_null": {"type": "boolean",
+                      "description": "send a null property value as null (default: omitted)"},
+        "keep_null_items": {"type": "array", "uniqueItems": True, "items": {"type": "string"},
+                            "description": "list fields (identities) whose null elements are "
+                                           "sent as null (default: dropped)"},
+        "keep_empty": {"type": "boolean",
+                       "description": "send an empty-string property value as \"\" "
+                                      "(default: omitted)"},
         **props,
     }
     return {"type": "array", "items": rule, "description": section.doc}
@@ -74,6 +96,10 @@ def _source_defs() -> dict[str, Any]:
     return {
         "csv_source": {"type": "object", "additionalProperties": False, "properties": {
             "csv": {**text, "description": "path to the CSV file (Jinja)"},
+            "columns": {"type": "array", "minItems": 1, "uniqueItems": True,
+                        "items": {"type": "string", "minLength": 1},
+                        "description": "the column names of a file without a header row "
+                                       "(its first row is data)"},
             "delimiter": text, "quotechar": text, "encoding": text,
             "null_values": {"type": "array", "items": {"type": "string"}}}},
         "json_source": {"type": "object", "additionalProperties": False, "properties": {
@@ -195,14 +221,21 @@ def _source_schema() -> dict[str, Any]:
 def _common_defs() -> dict[str, Any]:
     typed = {"type": "object", "additionalProperties": False, "required": ["value"],
              "properties": {"value": {}, "type": {
-                 "type": "string", "description": " | ".join(PROPERTY_TYPES)}}}
+                 "type": "string", "description": " | ".join(PROPERTY_TYPES)},
+                 "keep_null": {"type": "boolean"}, "keep_empty": {"type": "boolean"}}}
     return {
         "properties": {
             "type": "object",
-            "propertyNames": {"pattern": "^[a-z][a-z_]*$"},
+            "propertyNames": {"pattern": PROPERTY_NAME_PATTERN},
             "additionalProperties": {"anyOf": [
                 {"type": ["string", "number", "boolean", "array"]}, typed]},
-            "description": "custom properties: {name: EXPR} or {name: {value: EXPR, type: T}}",
+            "description": "custom properties: {name: EXPR} or {name: {value: EXPR, type: T, "
+                           "keep_null: BOOL, keep_empty: BOOL}}",
+        },
+        "definitions": {
+            "type": "object", "propertyNames": {"pattern": PROPERTY_NAME_PATTERN},
+            "additionalProperties": {"type": "string", "description": " | ".join(PROPERTY_TYPES)},
+            "description": "property name -> type, in payload order",
         },
         "tags": {"anyOf": [
             {"type": "string"},
@@ -215,10 +248,21 @@ def _common_defs() -> dict[str, Any]:
     }
 
 
+def _definitions_schema(template: str) -> dict[str, Any]:
+    defs = {"$ref": "#/$defs/definitions"}
+    scopes = {key: ({"type": "object", "additionalProperties": defs,
+                     "description": "resource type -> {property name: type}"}
+                    if key == "resources" else defs)
+              for key in DEFINITION_SCOPES[template]}
+    return {**_strict(scopes), "description": "custom property definitions per entity kind, "
+            "declared even when never set, in this order (the SDK's define_*_property)"}
+
+
 def _template_branch(name: str) -> dict[str, Any]:
     spec = TEMPLATES[name]
+    sections = {s: _section_schema(sec) for s, sec in spec.sections.items()}
     return {"if": {"properties": {"template": {"const": name}}, "required": ["template"]},
-            "then": {"properties": {s: _section_schema(sec) for s, sec in spec.sections.items()},
+            "then": {"properties": {**sections, "property_definitions": _definitions_schema(name)},
                      "required": [s for s, sec in spec.sections.items() if sec.single]}}
 
 
@@ -246,6 +290,15 @@ def build_mapping_schema() -> dict[str, Any]:
             "secrets": {"type": "array", "uniqueItems": True, "description": SECRETS.doc,
                         "items": {"type": "string", "pattern": ENV_NAME_PATTERN}},
             "sources": {"type": "object", "additionalProperties": {"$ref": "#/$defs/source"}},
+            "context": {"type": "array", "uniqueItems": True, "minItems": 1,
+                        "items": {"type": "string", "minLength": 1},
+                        "description": "sources that yield exactly one record, read first; "
+                                       "configuration strings read it by the source's name"},
+            "tables": {"type": "object", "description": "inline lookup tables for table(): "
+                       "{NAME: {KEY: VALUE}}", "additionalProperties": {
+                           "type": "object", "additionalProperties": {
+                               "type": ["string", "number", "boolean", "null"]}}},
+            "property_definitions": {},
             **{s: {} for s in sections},
         },
         "additionalProperties": False,
@@ -290,8 +343,9 @@ def _convert(error: ValidationError, doc: Document) -> list[MappingError]:
         return [MappingError(custom, at, path=where)]
     if "propertyNames" in error.schema_path:
         return [MappingError(
-            f"property name `{error.instance}` is invalid: Veza allows lower-case letters and "
-            "`_`, starting with a letter (^[a-z][a-z_]*$)", doc.key_span((*path, error.instance)),
+            f"property name `{error.instance}` is invalid: Veza allows letters and `_`, "
+            "starting with a letter (the SDK checks ^[a-z][a-z_]*$ on the lower-cased name)",
+            doc.key_span((*path, error.instance)),
             path=where)]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))

@@ -47,9 +47,9 @@ def errors_of(body: str, head: str = HEAD) -> list[str]:
      "m.yaml:10:17: error: `DataRaed` is not one of DataRead, DataWrite, DataCreate, "
      "DataDelete, MetadataRead, MetadataWrite, MetadataCreate, MetadataDelete, NonData, "
      "Uncategorized (did you mean `DataRead`?)"),
-    ("users:\n  - from: people\n    name: n\n    properties: {Title: t}\n",
-     "m.yaml:11:18: error: property name `Title` is invalid: Veza allows lower-case letters "
-     "and `_`, starting with a letter (^[a-z][a-z_]*$)"),
+    ("users:\n  - from: people\n    name: n\n    properties: {Title2: t}\n",
+     "m.yaml:11:18: error: property name `Title2` is invalid: Veza allows letters and `_`, "
+     "starting with a letter (the SDK checks ^[a-z][a-z_]*$ on the lower-cased name)"),
     ("users:\n  - from: people\n    name: n\n    properties: {t: {value: t, type: DATE}}\n",
      "m.yaml:11:38: error: property type `DATE` is not one of STRING, NUMBER, BOOLEAN, "
      "STRING_LIST, TIMESTAMP"),

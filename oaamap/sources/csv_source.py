@@ -1,4 +1,5 @@
-"""The `csv` source kind: a CSV file with a header row, streamed; an empty cell is null."""
+"""The `csv` source kind: a CSV file with a header row (or `columns:`), streamed; an empty cell is
+null."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ..templating import Template
 from . import PlanContext, ReadContext, Record, register_source_kind
 from .files import NulByte, locate_decode_error, locate_offset, open_text, resolve
 
-OPTIONS = ("csv", "delimiter", "encoding", "null_values", "quotechar")
+OPTIONS = ("columns", "csv", "delimiter", "encoding", "null_values", "quotechar")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class CsvSource:
     quotechar: str = '"'
     encoding: str = "utf-8-sig"
     null_values: frozenset[str] = frozenset({""})
+    columns: tuple[str, ...] = ()
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -71,12 +73,7 @@ class CsvSource:
     def _rows(self, reader: Any, origin: Origin) -> Iterator[Record]:
         line = 0  # the last physical line of the last complete row
         try:
-            header = next(reader, None)
-            if header is None:
-                raise SourceError(self.name, "the file is empty: a header row is required",
-                                  location=origin.where)
-            header = [h.strip() for h in header]
-            self._check_header(header, origin)
+            header = list(self.columns) or self._header(reader, origin)
             width = len(header)
             nulls = self.null_values
             only_empty = nulls == frozenset({""})
@@ -87,8 +84,8 @@ class CsvSource:
                     continue
                 if len(cells) > width:
                     raise self._error(origin.ref(start), f"row has {len(cells)} cells but the "
-                                      f"header has {width}; quote cells that contain "
-                                      f"`{self.delimiter}`")
+                                      f"{'header' if not self.columns else '`columns:`'} has "
+                                      f"{width}; quote cells that contain `{self.delimiter}`")
                 if only_empty:
                     data = dict(zip(header, cells, strict=False))
                     if "" in cells:
@@ -102,6 +99,16 @@ class CsvSource:
         except csv.Error as e:
             raise self._error(origin.ref(line + 1), _malformed(e, line + 1, reader.line_num)) \
                 from e
+
+    def _header(self, reader: Any, origin: Origin) -> list[str]:
+        """The header row (consumed), its names trimmed and checked."""
+        first: list[str] | None = next(reader, None)
+        if first is None:
+            raise SourceError(self.name, "the file is empty: a header row is required (or name "
+                              "the columns with `columns:`)", location=origin.where)
+        header = [h.strip() for h in first]
+        self._check_header(header, origin)
+        return header
 
     def _check_header(self, header: list[str], origin: Origin) -> None:
         seen: set[str] = set()
@@ -133,7 +140,8 @@ def _malformed(error: csv.Error, start: int, end: int) -> str:
 
 
 def plan_csv(name: str, config: Mapping[str, Any], ctx: PlanContext) -> CsvSource:
-    """Plan a `csv` source from its entry (`csv: path`, delimiter, encoding, null_values)."""
+    """Plan a `csv` source from its entry (`csv: path`, delimiter, encoding, null_values,
+    columns)."""
     base = ("sources", name)
     delimiter = str(config.get("delimiter", ","))
     if delimiter == "\\t":
@@ -142,6 +150,11 @@ def plan_csv(name: str, config: Mapping[str, Any], ctx: PlanContext) -> CsvSourc
         ctx.error(f"delimiter must be one character, got `{delimiter}`", (*base, "delimiter"))
         delimiter = ","
     nulls = frozenset({"", *(str(v) for v in config.get("null_values", []) or [])})
+    columns = tuple(str(c).strip() for c in config.get("columns") or ())
+    for index, column in enumerate(columns):
+        if not column or column in columns[:index]:
+            ctx.error(f"column name `{column}` is {'empty' if not column else 'repeated'}",
+                      (*base, "columns", index))
     return CsvSource(
         name=name,
         span=ctx.span_of(base),
@@ -151,6 +164,7 @@ def plan_csv(name: str, config: Mapping[str, Any], ctx: PlanContext) -> CsvSourc
         quotechar=str(config.get("quotechar", '"')),
         encoding=str(config.get("encoding", "utf-8-sig")),
         null_values=nulls,
+        columns=columns,
     )
 
 

@@ -42,6 +42,15 @@ def group(e: Entity) -> dict[str, Any]:
                            "custom_properties": e.properties})
 
 
+def lowered(props: dict[str, str]) -> dict[str, str]:
+    """HRIS definitions as the SDK keeps them (a case-insensitive dict): names lower-cased, a
+    later spelling of a name updating its type in the first one's place."""
+    out: dict[str, str] = {}
+    for name, kind in props.items():
+        out[name.lower()] = kind
+    return out
+
+
 def compile_hris(es: EntitySet) -> dict[str, Any]:
     """The HRIS payload; the system's id is its name, as in the SDK."""
     header = es.header.values
@@ -49,9 +58,9 @@ def compile_hris(es: EntitySet) -> dict[str, Any]:
     return {
         "name": header["name"], "hris_type": header["type"],
         "custom_property_definition": {
-            "system_properties": definitions(types, "system"),
-            "employee_properties": definitions(types, "employees"),
-            "group_properties": definitions(types, "groups"),
+            "system_properties": lowered(definitions(types, "system")),
+            "employee_properties": lowered(definitions(types, "employees")),
+            "group_properties": lowered(definitions(types, "groups")),
         },
         "system": {"id": header["name"], "name": header["name"], "url": header.get("url", ""),
                    "idp_providers": list(header.get("idp_types", []))},
