@@ -82,6 +82,8 @@ def _source_defs() -> dict[str, Any]:
         "http_source": {"type": "object", "additionalProperties": False, "properties": {
             "http": {"type": "object", "additionalProperties": False, "required": ["url"],
                      "properties": _http_properties()}}},
+        "derive_source": {"type": "object", "additionalProperties": False, "properties": {
+            "derive": _derive_schema()}},
         "sql_source": {"type": "object", "additionalProperties": False, "properties": {
             "sql": {"type": "object", "additionalProperties": False, "required": ["url", "query"],
                     "properties": {
@@ -90,6 +92,35 @@ def _source_defs() -> dict[str, Any]:
                             {"type": ["string", "number", "boolean", "null"]},
                             {"type": "array"}]}},
                         "batch_size": {"type": "integer", "minimum": 1}}}}},
+    }
+
+
+def _derive_schema() -> dict[str, Any]:
+    named = {"type": "object", "minProperties": 1, "maxProperties": 1,
+             "additionalProperties": EXPR}
+    return {
+        "type": "object", "additionalProperties": False, "required": ["from"],
+        "description": "records derived from another source's records: exactly one of `each`, "
+                       "`distinct`, `recurse`",
+        "oneOf": [{"required": ["each"]}, {"required": ["distinct"]}, {"required": ["recurse"]}],
+        "properties": {
+            "from": {"type": "string", "minLength": 1, "description": "the parent source"},
+            "each": {**named, "description": "{NAME: EXPR}: one record per element of the list "
+                     "EXPR of each parent record: {PARENT: parent, NAME: element}"},
+            "distinct": {**named, "description": "{NAME: EXPR}: one record per distinct value "
+                         "of EXPR over the parent records: {NAME: value, records: [parents]}"},
+            "recurse": {**named, "description": "{NAME: EXPR}: every node of the trees rooted "
+                        "at the parent records, EXPR giving a node's children: {NAME: node, "
+                        "PARENT: parent node, depth: N}"},
+            "parent": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                       "description": "each/recurse: the field holding the parent (default "
+                       "`parent`)"},
+            "case": {"enum": ["insensitive", "sensitive"],
+                     "description": "distinct: how text values compare (default insensitive)"},
+            "key": {**EXPR, "description": "recurse: a node's identity, for cycle detection"},
+            "max_depth": {"type": "integer", "minimum": 1, "maximum": 1000,
+                          "description": "recurse: the deepest level allowed (default 32)"},
+        },
     }
 
 
@@ -154,10 +185,11 @@ def _http_properties() -> dict[str, Any]:
 
 
 def _source_schema() -> dict[str, Any]:
-    kinds = ("csv", "json", "http", "sql")
+    kinds = ("csv", "json", "http", "sql", "derive")
     return {
         "type": "object",
-        "x-oaamap-message": "a source needs exactly one of `csv`, `json`, `http`, `sql`",
+        "x-oaamap-message": "a source needs exactly one of `csv`, `json`, `http`, `sql`, "
+                            "`derive`",
         "anyOf": [{"required": [k]} for k in kinds],
         "allOf": [{"if": {"required": [k]}, "then": {"$ref": f"#/$defs/{k}_source"}}
                   for k in kinds],
