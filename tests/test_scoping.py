@@ -72,7 +72,7 @@ def test_a_grant_naming_a_shared_own_id_is_an_error(tmp_path: Path) -> None:
         _compile(tmp_path, "name,parent\nr1,\nr2,\nmain,r1\nmain,r2\n",
                  "grants:\n  - {user: ann, role: viewer, resources: [main]}\n")
     # (stage 8 then also reports the reference as unresolved)
-    assert [e.message for e in info.value.errors][0] == (
+    assert info.value.errors[0].message == (
         "a grant names resource `main`, the id of 2 resources (`r1.main`, `r2.main`); name one "
         "by its path (`parent.child`)")
 
@@ -88,7 +88,7 @@ def test_a_parent_named_by_a_shared_own_id_is_an_error(tmp_path: Path) -> None:
 
 def test_a_parent_named_two_ways_is_reported(tmp_path: Path) -> None:
     """The same child under one parent named by path and by own id: two definitions."""
-    with pytest.raises(PayloadErrors, match="sub-resource `r1.main.docs` is defined twice"):
+    with pytest.raises(PayloadErrors, match=r"sub-resource `r1\.main\.docs` is defined twice"):
         _compile(tmp_path, "name,parent\nr1,\nmain,r1\ndocs,main\ndocs,r1.main\n")
 
 
