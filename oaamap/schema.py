@@ -181,6 +181,11 @@ def _http_properties() -> dict[str, Any]:
         "retries": {"type": "integer", "minimum": 0, "maximum": 20},
         "max_pages": {"type": "integer", "minimum": 1},
         "max_body_bytes": {"type": "integer", "minimum": 1},
+        "recurse": {"anyOf": [{"type": "boolean"}, _strict({
+            "key": {**EXPR, "description": "a record's identity, for cycle detection"},
+            "max_depth": {"type": "integer", "minimum": 1, "maximum": 1000}})],
+            "description": "with for_each: also fan out over this source's own records, depth "
+                           "first, until none (trees such as subgroups)"},
     }
 
 

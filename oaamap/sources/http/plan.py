@@ -19,12 +19,13 @@ from ..checks import (
 )
 from .auth import plan_auth
 from .paginators import PAGINATOR_TYPES, PaginatorFactory
+from .recursion import Recursion, plan_recurse
 from .source import HttpSource
 
 __all__ = ["OPTIONS", "plan_http"]
 
 OPTIONS = ("url", "method", "headers", "secret_headers", "params", "body", "auth", "records",
-           "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages")
+           "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages", "recurse")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
 # Limits on what the server may send (docs/language.md, "Limits on untrusted input").
@@ -63,6 +64,7 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
         records=_plan_records(spec.get("records"), ctx, (*base, "records")),
         paginator=_plan_paginate(spec, ctx, (*base, "paginate")),
         for_each=for_each,
+        recurse=_plan_recursion(spec, ctx, base),
         **_plan_limits(spec, ctx, base),
     )
     _lint(source, spec, ctx, base)
@@ -94,6 +96,16 @@ def _plan_for_each(name: str, value: Any, ctx: PlanContext, path: Path) -> tuple
                   or f"sources: {', '.join(sorted(ctx.source_names))}")
         return None
     return alias, parent
+
+
+def _plan_recursion(spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> Recursion | None:
+    if "recurse" not in spec:
+        return None
+    if spec.get("for_each") is None:
+        ctx.error("`recurse` needs `for_each`: the first level fans out over another source, "
+                  "the next ones over this source's own records", (*base, "recurse"))
+        return None
+    return plan_recurse(spec["recurse"], ctx, (*base, "recurse"))
 
 
 def _parent_alias(value: Any) -> tuple[str, ...]:

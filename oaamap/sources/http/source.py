@@ -19,6 +19,7 @@ from .auth import AuthSpec, AuthTools
 from .client import HttpClient, RetryPolicy, make_session
 from .fanout import ordered_map
 from .paginators import PaginationError, PaginatorFactory
+from .recursion import Recursion
 from .redact import Redactor
 from .request import Page, Request
 
@@ -49,6 +50,7 @@ class HttpSource:
     retries: int = 5
     max_pages: int = 10_000
     max_body_bytes: int | None = None  # None: limits.MAX_BODY_BYTES
+    recurse: Recursion | None = None  # fan out over its own records too (trees)
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -82,7 +84,10 @@ class HttpSource:
 
         for records in ordered_map(chain, ctx.records_of(parent_source), concurrency, run.stop,
                                    name=f"oaamap-{self.name}"):
-            yield from records
+            if self.recurse is None:
+                yield from records
+            else:
+                yield from self.recurse.walk(self.name, alias, records, chain)
 
     def _chain(self, run: _Run, context: Mapping[str, Any],
                parent: Record | None) -> Iterator[Record]:
