@@ -176,3 +176,15 @@ def test_mapping_mistakes(tmp_path: Path, entry: str, message: str) -> None:
         compile_mapping(path)
     assert any(message in str(e) for e in info.value.errors), \
         [str(e) for e in info.value.errors]
+
+
+def test_sources_reading_each_other_in_a_cycle_are_a_mapping_error(tmp_path: Path) -> None:
+    """`a` from `b` and `b` from `a` would never finish: refused before any read (this held for
+    http fan-outs too, which hit Python's recursion limit)."""
+    path = write_case(tmp_path, HEAD + "  a: {derive: {from: b, each: {e: x}}}\n"
+                      "  b: {derive: {from: a, each: {e: x}}}\n"
+                      "users:\n  - {from: a, name: e}\n  - {from: repos, name: name}\n", {})
+    with pytest.raises(MappingErrors) as info:
+        compile_mapping(path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{path}:8:3: error: sources read each other's records in a cycle: `a` -> `b` -> `a`"]
