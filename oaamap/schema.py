@@ -102,7 +102,6 @@ def _derive_schema() -> dict[str, Any]:
         "type": "object", "additionalProperties": False, "required": ["from"],
         "description": "records derived from another source's records: exactly one of `each`, "
                        "`distinct`, `recurse`",
-        "oneOf": [{"required": ["each"]}, {"required": ["distinct"]}, {"required": ["recurse"]}],
         "properties": {
             "from": {"type": "string", "minLength": 1, "description": "the parent source"},
             "each": {**named, "description": "{NAME: EXPR}: one record per element of the list "
