@@ -121,6 +121,10 @@ resources:
     parent: parent.id
     properties: {depth: depth}
 """, TREE)
+    assert result.entities.sections["resources"][0].ref is not None
+    assert str(result.entities.sections["resources"][0].ref) == f"{tmp_path / 'repos.json'}[#0]"
+    assert str(result.entities.sections["resources"][2].ref) == \
+        f"{tmp_path / 'repos.json'}[#0] subgroups[#0] subgroups[#0]"
     top = result.payload["applications"][0]["resources"]
     assert [(r["name"], r["custom_properties"]["depth"]) for r in top] == [("acme", 0),
                                                                           ("labs", 0)]

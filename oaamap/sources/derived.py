@@ -134,8 +134,10 @@ class DeriveSource:
 
     def _recurse(self, roots: list[Record]) -> Iterator[Record]:
         for root in roots:
-            origin = Origin(self.name, str(root.ref), "index")
-            yield Record({self.alias: root.data, self.parent_name: None, "depth": 0}, origin, 0)
+            # A root is located where its parent source's record is.
+            origin = Origin(self.name, root.origin.where, root.origin.style)
+            yield Record({self.alias: root.data, self.parent_name: None, "depth": 0}, origin,
+                         root.row)
             yield from self._walk(root.data, root.ref, [(root.data, self._key(root.data,
                                                                                 root.ref))])
 
