@@ -17,7 +17,7 @@ from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .language import TEMPLATES, SectionSpec
 from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow, resource_tree
-from .scoping import ResourceScope, scope_resources
+from .scoping import ambiguous_references, scope_drafts
 
 __all__ = ["Builder"]
 
@@ -330,7 +330,8 @@ class Builder:
                 "of each entity was kept)", changes_payload=True))
         self._attach_assignments()
         self._link_access_creds()
-        scope = self._scope_resources()
+        scope, problems = scope_drafts(list(self.drafts.get("resources", {}).values()))
+        self.problems += problems
         sections = {name: tuple(self._entity(name, d) for d in drafts.values())
                     for name, drafts in self.drafts.items()}
         uses_ids = self._uses_ids(sections)
@@ -338,52 +339,16 @@ class Builder:
         resource_keys = {**{own: resource_keys[path.lower()] for own, path in
                             scope.aliases.items() if path.lower() in resource_keys},
                          **resource_keys}
-        self._ambiguous_references(scope, resource_keys)
+        self.problems += ambiguous_references(
+            scope, ((g.ref, [t for e in g.roles.values() for t in e[2]]
+                     + [t for e in g.resources.values() for t in e[1]])
+                    for g in self.grants.values()), resource_keys, self.spelling)
         return EntitySet(
             template=self.template, header=self.header or _empty_header(self.template),
             sections=sections, grants=self._identity_grants(sections, resource_keys),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
             problems=(*self.problems, *self._dangling_grants()))
-
-    def _scope_resources(self) -> ResourceScope:
-        """Give each sub-resource its path as key and its parent's path as `parent`."""
-        drafts = list(self.drafts.get("resources", {}).values())
-        scope = scope_resources([(d.key, None if d.values.get("parent") is None
-                                  else str(d.values["parent"])) for d in drafts])
-        for draft, path, parent in zip(drafts, scope.paths, scope.parents, strict=True):
-            if path is not None and parent is not None:
-                draft.key, draft.values["parent"] = path, parent
-        for path, index in scope.duplicates:
-            self.problems.append(PayloadError(
-                f"sub-resource `{path}` is defined twice, its parent named in two ways (name "
-                "the parent the same way in every rule: its path, or its own id)",
-                "/applications/0/resources", drafts[index].ref))
-        for index, reference, paths in scope.ambiguous_parents:
-            self.problems.append(PayloadError(
-                f"resources `{drafts[index].key}` names parent `{reference}`, the id of "
-                f"{len(paths)} resources ({', '.join(f'`{p}`' for p in paths)}); name the "
-                "parent by its path", "/applications/0/resources", drafts[index].ref))
-        return scope
-
-    def _ambiguous_references(self, scope: ResourceScope, resource_keys: Mapping[str, str]
-                              ) -> None:
-        """A grant naming a resource by an own id that several sub-resources share."""
-        if not scope.ambiguous:
-            return
-        reported: set[str] = set()
-        for grants in self.grants.values():
-            targets = [t for e in grants.roles.values() for t in e[2]]
-            targets += [t for e in grants.resources.values() for t in e[1]]
-            for target in targets:
-                paths = scope.ambiguous.get(target)
-                if paths is None or target in resource_keys or target in reported:
-                    continue
-                reported.add(target)
-                self.problems.append(PayloadError(
-                    f"a grant names resource `{self.spelling.get(target, target)}`, the id of "
-                    f"{len(paths)} resources ({', '.join(f'`{p}`' for p in paths)}); name "
-                    "one by its path (`parent.child`)", "/identity_to_permissions", grants.ref))
 
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:

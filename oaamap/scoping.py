@@ -9,10 +9,23 @@ when exactly one resource has that id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-__all__ = ["ResourceScope", "scope_resources"]
+from .errors import PayloadError, RowRef
+
+__all__ = ["ResourceScope", "ambiguous_references", "scope_drafts", "scope_resources"]
+
+_RESOURCES = "/applications/0/resources"
+
+
+class Draft(Protocol):
+    """A resource being built (the builder's draft): its identifier, values and first row."""
+
+    key: str
+    values: dict[str, Any]
+    ref: RowRef | None
 
 
 @dataclass
@@ -106,3 +119,56 @@ def _aliases(items: Sequence[tuple[str, str | None]], own_index: dict[str, list[
             scope.ambiguous[own] = paths
         elif items[indexes[0]][1] is not None and scope.paths[indexes[0]] is not None:
             scope.aliases[own] = str(paths[0])
+
+
+def scope_drafts(drafts: Sequence[Draft]) -> tuple[ResourceScope, list[PayloadError]]:
+    """Give each resolved sub-resource its path as key and its parent's path as `parent`.
+
+    Returns:
+        The scope, and a problem for each sub-resource defined twice or whose parent reference
+        is an own id several resources share.
+    """
+    scope = scope_resources([(d.key, None if d.values.get("parent") is None
+                              else str(d.values["parent"])) for d in drafts])
+    for draft, path, parent in zip(drafts, scope.paths, scope.parents, strict=True):
+        if path is not None and parent is not None:
+            draft.key, draft.values["parent"] = path, parent
+    problems = [PayloadError(
+        f"sub-resource `{path}` is defined twice, its parent named in two ways (name the parent "
+        "the same way in every rule: its path, or its own id)", _RESOURCES, drafts[index].ref)
+        for path, index in scope.duplicates]
+    problems += [PayloadError(
+        f"resources `{drafts[index].key}` names parent `{reference}`, the id of {len(paths)} "
+        f"resources ({', '.join(f'`{p}`' for p in paths)}); name the parent by its path",
+        _RESOURCES, drafts[index].ref) for index, reference, paths in scope.ambiguous_parents]
+    return scope, problems
+
+
+def ambiguous_references(scope: ResourceScope,
+                         grants: Iterable[tuple[RowRef | None, Iterable[str]]],
+                         resource_keys: Mapping[str, str],
+                         spelling: Mapping[str, str]) -> list[PayloadError]:
+    """A problem for each grant target (lower-cased) that is an own id several resources share
+    and no path: reported once, at the first grant naming it.
+
+    Args:
+        scope: the resolved resources.
+        grants: per identity's grants, its first row and the lower-cased targets it names.
+        resource_keys: lower-cased paths and unique own ids -> payload keys.
+        spelling: lower-cased reference -> as first written.
+    """
+    if not scope.ambiguous:
+        return []
+    problems: list[PayloadError] = []
+    reported: set[str] = set()
+    for ref, targets in grants:
+        for target in targets:
+            paths = scope.ambiguous.get(target)
+            if paths is None or target in resource_keys or target in reported:
+                continue
+            reported.add(target)
+            problems.append(PayloadError(
+                f"a grant names resource `{spelling.get(target, target)}`, the id of "
+                f"{len(paths)} resources ({', '.join(f'`{p}`' for p in paths)}); name one by "
+                "its path (`parent.child`)", "/identity_to_permissions", ref))
+    return problems
