@@ -65,9 +65,9 @@ def test_a_cycle_is_an_error_naming_the_record(tree: LocalServer) -> None:
                     other_sources=["top"])
     with pytest.raises(SourceError) as info:
         read_all(plan, parents={"top": _top(8)})
-    # 8 -> 9 -> 8 -> 9: the second `9` (read from /groups/8/subgroups) repeats level 1
-    assert str(info.value.ref) == f"GET {tree.base}/groups/8/subgroups page 1[#0]"
-    assert "a cycle: the record repeats one of its ancestors (the same id, at level 1)" in \
+    # top group 8 -> 9 -> 8: the `8` read from /groups/9/subgroups repeats the top group
+    assert str(info.value.ref) == f"GET {tree.base}/groups/9/subgroups page 1[#0]"
+    assert "a cycle: the record repeats one of its ancestors (the same id, at level 0)" in \
         str(info.value)
 
 

@@ -44,17 +44,25 @@ class Recursion:
             SourceError: a record repeats the identity of one of its ancestors (a cycle), or
                 the tree goes deeper than `max_depth`.
         """
-        yield from self._walk(source, alias, records, children, 1, [])
+        for record in records:
+            # With a `key`, the first level's parent (a record of the fan-out's parent source,
+            # level 0) is an ancestor too when the key applies to it.
+            parent = record.data.get(alias)
+            root = self._key_of(source, parent, record) if self.key is not None else None
+            ancestors = [root] if root is not None else []
+            yield from self._walk(source, alias, [record], children, 1, ancestors,
+                                  0 if ancestors else 1)
 
     def _walk(self, source: str, alias: str, records: Iterable[Record], children: Children,
-              depth: int, ancestors: list[Any]) -> Iterator[Record]:
+              depth: int, ancestors: list[Any], first_level: int) -> Iterator[Record]:
         for record in records:
             identity = self._identity(source, alias, record)
             if identity in ancestors:
                 shown = self.key.text if self.key is not None else "its fields"
+                level = ancestors.index(identity) + first_level
                 raise SourceError(source, f"a cycle: the record repeats one of its ancestors "
-                                  f"(the same {shown}, at level {ancestors.index(identity) + 1})"
-                                  "; a tree cannot contain itself", ref=record.ref)
+                                  f"(the same {shown}, at level {level}); a tree cannot contain "
+                                  "itself", ref=record.ref)
             yield record
             below = children(record)
             if below and depth >= self.max_depth:
@@ -63,18 +71,25 @@ class Recursion:
                                   f"most {MAX_DEPTH}) if the data is really that deep",
                                   ref=record.ref)
             ancestors.append(identity)
-            yield from self._walk(source, alias, below, children, depth + 1, ancestors)
+            yield from self._walk(source, alias, below, children, depth + 1, ancestors,
+                                  first_level)
             ancestors.pop()
 
     def _identity(self, source: str, alias: str, record: Record) -> Any:
         if self.key is None:
             own = {k: v for k, v in record.data.items() if k != alias}
             return json.dumps(own, sort_keys=True, default=str)
+        return self._key_of(source, record.data, record)
+
+    def _key_of(self, source: str, data: Any, record: Record) -> Any:
+        assert self.key is not None
         try:
-            value = self.key.search(record.data)
+            value = self.key.search(data)
         except jmespath.exceptions.JMESPathError as e:
             raise SourceError(source, f"`recurse: {{key: {self.key.text}}}`: {e}",
                               ref=record.ref) from e
+        if value is None:
+            return None
         return value.lower() if isinstance(value, str) else json.dumps(value, default=str)
 
 
