@@ -17,6 +17,7 @@ from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .language import TEMPLATES, SectionSpec
 from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow, resource_tree
+from .scoping import ambiguous_references, scope_drafts
 
 __all__ = ["Builder"]
 
@@ -148,6 +149,9 @@ class Builder:
         values = row.values
         key = str(values.get("identity") or values[identifier_key(row.rule, self.template)])
         lower = key.lower()
+        if section == "resources" and values.get("parent") is not None:
+            # A sub-resource is identified within its parent (scoping.py resolves the parent).
+            lower = f"{str(values['parent']).lower()}\x1f{lower}"
         drafts = self.drafts[section]
         draft = drafts.get(lower)
         if draft is None:
@@ -356,10 +360,19 @@ class Builder:
                 "of each entity was kept)", changes_payload=True))
         self._attach_assignments()
         self._link_access_creds()
+        scope, problems = scope_drafts(list(self.drafts.get("resources", {}).values()))
+        self.problems += problems
         sections = {name: tuple(self._entity(name, d) for d in drafts.values())
                     for name, drafts in self.drafts.items()}
         uses_ids = self._uses_ids(sections)
         resource_keys = _resource_keys(sections.get("resources", ()), uses_ids.get("resources"))
+        resource_keys = {**{own: resource_keys[path.lower()] for own, path in
+                            scope.aliases.items() if path.lower() in resource_keys},
+                         **resource_keys}
+        self.problems += ambiguous_references(
+            scope, ((g.ref, [t for e in g.roles.values() for t in e[2]]
+                     + [t for e in g.resources.values() for t in e[1]])
+                    for g in self.grants.values()), resource_keys, self.spelling)
         return EntitySet(
             template=self.template, header=self.header or _empty_header(self.template),
             sections=sections, grants=self._identity_grants(sections, resource_keys),

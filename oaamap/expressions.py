@@ -41,6 +41,8 @@ __all__ = [
     "FunctionError",
     "OaamapFunctions",
     "compile_expression",
+    "key_values",
+    "parse_key_path",
     "to_rfc3339",
 ]
 
@@ -653,6 +655,51 @@ def _check_lookup_args(node: dict[str, Any], text: str, position: int) -> None:
                 "e.g. lookup('people', 'email', manager_email)",
                 position, len(node["value"]),
             )
+    key = node["children"][1]["value"]
+    try:
+        parse_key_path(key)
+    except ValueError as e:
+        found = text.find(key, position)
+        raise ExpressionError(f"`{node['value']}()` key `{key}`: {e}",
+                              found if found >= 0 else position, max(1, len(key))) from None
+
+
+_KEY_STEP = re.compile(r"^([^.\[\]]+)(\[\])?$")
+
+
+def parse_key_path(key: str) -> tuple[tuple[str, bool], ...]:
+    """The steps of a lookup key: `profile.email` -> (("profile", False), ("email", False)).
+
+    Fields are separated by `.`; `[]` after a field matches any element of the list it holds
+    (`members[]`, `members[].id`), as in JMESPath. Without `[]` a list is one value.
+
+    Raises:
+        ValueError: an empty field (`a..b`), or brackets other than a trailing `[]` on a field.
+    """
+    steps = []
+    for part in key.split("."):
+        match = _KEY_STEP.match(part)
+        if match is None:
+            raise ValueError("a key is field names separated by `.`, each optionally followed by "
+                             "`[]` to match any element of a list (e.g. `profile.email`, "
+                             "`members[]`, `members[].id`)")
+        steps.append((match.group(1), match.group(2) is not None))
+    return tuple(steps)
+
+
+def key_values(data: Any, steps: tuple[tuple[str, bool], ...]) -> list[Any]:
+    """The values a record holds at a parsed key path (several when a step is a list `[]`)."""
+    current = [data]
+    for name, each in steps:
+        following: list[Any] = []
+        for value in current:
+            found = value.get(name) if isinstance(value, dict) else None
+            if each:
+                following.extend(found if isinstance(found, list) else [])
+            elif found is not None:
+                following.append(found)
+        current = following
+    return [v for v in current if v is not None]
 
 
 def _check_table(node: dict[str, Any], text: str, position: int,

@@ -28,6 +28,7 @@ from .errors import (
     WarningsAsErrors,
 )
 from .evaluate import Evaluation
+from .expressions import _text, key_values, parse_key_path
 from .loader import load
 from .model import EntitySet, MappingPlan
 from .planner import plan
@@ -193,20 +194,35 @@ class _Records:
     def index(self, source: str, key_field: str) -> Mapping[str, list[dict[str, Any]]]:
         key = (source, key_field)
         if key not in self.indexes:
-            table: dict[str, list[dict[str, Any]]] = {}
             records = self.kept_list(source)
-            for record in records:
-                value = record.data.get(key_field)
-                if value is not None:
-                    table.setdefault(str(value).lower(), []).append(record.data)
-            if records and not any(key_field in r.data for r in records):
+            steps = parse_key_path(key_field)
+            self.indexes[key] = _index(records, steps)
+            top = steps[0][0]
+            if records and not any(top in r.data for r in records):
                 fields = ", ".join(f"`{f}`" for f in list(records[0].data)[:30])
                 self.errors.append(DataError(
                     f"lookup('{source}', '{key_field}', ...): no record of source `{source}` "
-                    f"has a field `{key_field}`, so every lookup would be null (the records "
+                    f"has a field `{top}`, so every lookup would be null (the records "
                     f"have: {fields})", span=self.mapping.lookups.get(key)))
-            self.indexes[key] = table
         return self.indexes[key]
+
+
+def _index(records: list[Record], steps: tuple[tuple[str, bool], ...]
+           ) -> dict[str, list[dict[str, Any]]]:
+    """Records by the lower-cased text of each value at a key path: a record whose list holds
+    several values is under each (once per value, in record order)."""
+    table: dict[str, list[dict[str, Any]]] = {}
+    simple = len(steps) == 1 and not steps[0][1]
+    name = steps[0][0]
+    for record in records:
+        if simple:  # the common `lookup('people', 'email', ...)`: one field, one value
+            value = record.data.get(name)
+            if value is not None:
+                table.setdefault(_text(value).lower(), []).append(record.data)
+            continue
+        for text in dict.fromkeys(_text(v).lower() for v in key_values(record.data, steps)):
+            table.setdefault(text, []).append(record.data)
+    return table
 
 
 def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],

@@ -395,6 +395,25 @@ class _Planner:
         expr = self.expression(str(text), (*path, name))
         return (str(name), expr) if expr is not None else None
 
+    def source_cycles(self, sources: Mapping[str, SourcePlan]) -> None:
+        """Sources that read each other's records (fan-outs, derived sources) in a cycle would
+        never finish reading: each is a mapping error. (Every source kind reads at most one
+        other source: an http fan-out's parent, a derived source's `from`.)"""
+        reported: set[str] = set()
+        for start in sources:
+            path = [start]
+            while path[-1] in sources and sources[path[-1]].depends_on:
+                following = sources[path[-1]].depends_on[0]
+                if following in path:
+                    cycle = path[path.index(following):]
+                    if not reported & set(cycle):
+                        reported |= set(cycle)
+                        shown = " -> ".join(f"`{n}`" for n in [*cycle, following])
+                        self.error(f"sources read each other's records in a cycle: {shown}",
+                                   ("sources", following), on_key=True)
+                    break
+                path.append(following)
+
     def unused_sources(self, rules: list[Rule], sources: Mapping[str, SourcePlan]) -> None:
         used = {r.source for r in rules} | {s for s, _ in self.lookups} | set(self.context)
         for plan_ in sources.values():
@@ -457,6 +476,7 @@ def plan(doc: Document, variables: Mapping[str, str] | None = None,
     header_name = next(name for name, s in spec.sections.items() if s.single)
     provider, icon = _provider(planner)
     sources = planner.sources()
+    planner.source_cycles(sources)
     header = planner.header(spec.sections[header_name])
     rules = planner.rules(spec.sections)
     planner.unused_sources(rules, sources)

@@ -108,6 +108,8 @@ def _source_defs() -> dict[str, Any]:
         "http_source": {"type": "object", "additionalProperties": False, "properties": {
             "http": {"type": "object", "additionalProperties": False, "required": ["url"],
                      "properties": _http_properties()}}},
+        "derive_source": {"type": "object", "additionalProperties": False, "properties": {
+            "derive": _derive_schema()}},
         "sql_source": {"type": "object", "additionalProperties": False, "properties": {
             "sql": {"type": "object", "additionalProperties": False, "required": ["url", "query"],
                     "properties": {
@@ -127,6 +129,34 @@ def _with_common_source_keys(defs: dict[str, Any]) -> dict[str, Any]:
     for definition in defs.values():
         definition["properties"]["when"] = when
     return defs
+
+
+def _derive_schema() -> dict[str, Any]:
+    named = {"type": "object", "minProperties": 1, "maxProperties": 1,
+             "additionalProperties": EXPR}
+    return {
+        "type": "object", "additionalProperties": False, "required": ["from"],
+        "description": "records derived from another source's records: exactly one of `each`, "
+                       "`distinct`, `recurse`",
+        "properties": {
+            "from": {"type": "string", "minLength": 1, "description": "the parent source"},
+            "each": {**named, "description": "{NAME: EXPR}: one record per element of the list "
+                     "EXPR of each parent record: {PARENT: parent, NAME: element}"},
+            "distinct": {**named, "description": "{NAME: EXPR}: one record per distinct value "
+                         "of EXPR over the parent records: {NAME: value, records: [parents]}"},
+            "recurse": {**named, "description": "{NAME: EXPR}: every node of the trees rooted "
+                        "at the parent records, EXPR giving a node's children: {NAME: node, "
+                        "PARENT: parent node, depth: N}"},
+            "parent": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                       "description": "each/recurse: the field holding the parent (default "
+                       "`parent`)"},
+            "case": {"enum": ["insensitive", "sensitive"],
+                     "description": "distinct: how text values compare (default insensitive)"},
+            "key": {**EXPR, "description": "recurse: a node's identity, for cycle detection"},
+            "max_depth": {"type": "integer", "minimum": 1, "maximum": 1000,
+                          "description": "recurse: the deepest level allowed (default 32)"},
+        },
+    }
 
 
 def _strict(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -204,14 +234,20 @@ def _http_properties() -> dict[str, Any]:
                           "(or one record with `status_field`) instead of failing"},
         "status_field": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                          "description": "the record field that receives the HTTP status"},
+        "recurse": {"anyOf": [{"type": "boolean"}, _strict({
+            "key": {**EXPR, "description": "a record's identity, for cycle detection"},
+            "max_depth": {"type": "integer", "minimum": 1, "maximum": 1000}})],
+            "description": "with for_each: also fan out over this source's own records, depth "
+                           "first, until none (trees such as subgroups)"},
     }
 
 
 def _source_schema() -> dict[str, Any]:
-    kinds = ("csv", "json", "http", "sql")
+    kinds = ("csv", "json", "http", "sql", "derive")
     return {
         "type": "object",
-        "x-oaamap-message": "a source needs exactly one of `csv`, `json`, `http`, `sql`",
+        "x-oaamap-message": "a source needs exactly one of `csv`, `json`, `http`, `sql`, "
+                            "`derive`",
         "anyOf": [{"required": [k]} for k in kinds],
         "allOf": [{"if": {"required": [k]}, "then": {"$ref": f"#/$defs/{k}_source"}}
                   for k in kinds],

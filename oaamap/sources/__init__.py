@@ -292,7 +292,7 @@ def _json_path(path: tuple[Any, ...]) -> str:
 
 def _load_builtin_kinds() -> None:
     # Imported for their registration side effect; kept last so the registry exists first.
-    from . import csv_source, json_source  # noqa: F401
+    from . import csv_source, derived, json_source  # noqa: F401
 
     for kind, module in (("http", "http"), ("sql", "sql_source")):
         if importlib.util.find_spec(f"{__name__}.{module}") is not None:

@@ -19,13 +19,14 @@ from ..checks import (
 )
 from .auth import plan_auth
 from .paginators import PAGINATOR_TYPES, PaginatorFactory
+from .recursion import Recursion, plan_recurse
 from .source import HttpSource
 
 __all__ = ["OPTIONS", "plan_http"]
 
 OPTIONS = ("url", "method", "headers", "secret_headers", "params", "body", "auth", "records",
            "paginate", "for_each", "concurrency", "timeout", "retries", "max_pages",
-           "ignore_status", "status_field")
+           "ignore_status", "status_field", "recurse")
 METHODS = ("GET", "POST")
 RESERVED_NAMES = frozenset({"env", "vars"})
 # Limits on what the server may send (docs/language.md, "Limits on untrusted input").
@@ -68,6 +69,7 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
                                           (*base, "ignore_status")),
         status_field=_plan_status_field(spec.get("status_field"), ctx, (*base, "status_field"),
                                         names),
+        recurse=_plan_recursion(spec, ctx, base),
         **_plan_limits(spec, ctx, base),
     )
     if isinstance(spec.get("paginate"), Mapping) and "graphql" in spec["paginate"] \
@@ -141,6 +143,16 @@ def _plan_status_field(value: Any, ctx: PlanContext, path: Path,
                   f"fan-out parent's, got `{text}`", path)
         return None
     return text
+
+
+def _plan_recursion(spec: Mapping[str, Any], ctx: PlanContext, base: Path) -> Recursion | None:
+    if "recurse" not in spec:
+        return None
+    if spec.get("for_each") is None:
+        ctx.error("`recurse` needs `for_each`: the first level fans out over another source, "
+                  "the next ones over this source's own records", (*base, "recurse"))
+        return None
+    return plan_recurse(spec["recurse"], ctx, (*base, "recurse"))
 
 
 def _parent_alias(value: Any) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from .auth import AuthSpec, AuthTools
 from .client import HttpClient, RetryPolicy, make_session
 from .fanout import ordered_map
 from .paginators import PaginationError, PaginatorFactory
+from .recursion import Recursion
 from .redact import Redactor
 from .request import Page, Request
 
@@ -51,6 +52,7 @@ class HttpSource:
     max_body_bytes: int | None = None  # None: limits.MAX_BODY_BYTES
     ignore_status: frozenset[int] = frozenset()
     status_field: str | None = None
+    recurse: Recursion | None = None  # fan out over its own records too (trees)
 
     @property
     def is_graphql(self) -> bool:
@@ -102,7 +104,10 @@ class HttpSource:
 
         for records in ordered_map(chain, ctx.records_of(parent_source), concurrency, run.stop,
                                    name=f"oaamap-{self.name}"):
-            yield from records
+            if self.recurse is None:
+                yield from records
+            else:
+                yield from self.recurse.walk(self.name, alias, records, chain)
 
     def _chain(self, run: _Run, context: Mapping[str, Any],
                parent: Record | None) -> Iterator[Record]:
