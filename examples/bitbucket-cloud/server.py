@@ -364,7 +364,7 @@ def main() -> None:
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.pagelen_cap, args.fixtures, args.token_ttl,
                          not args.no_user_picker, tuple(args.fail_once))
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_address[1]
     print(f"Bitbucket Cloud fixtures on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

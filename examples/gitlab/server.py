@@ -73,7 +73,7 @@ class Instance:
         def load(name: str) -> Any:
             return json.loads((folder / name).read_text())
         self.users = {u["id"]: u for u in load("users.json")}
-        self.groups = {g["id"]: g for g in load("groups.json")}
+        self.groups: dict[int, dict[str, Any]] = {g["id"]: g for g in load("groups.json")}
         self.projects: list[dict[str, Any]] = load("projects.json")
         found = [u for u in self.users.values() if u["username"] == caller]
         if not found:
@@ -304,7 +304,7 @@ def main() -> None:
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.per_page, args.fixtures, args.caller,
                          tuple(args.fail_once), args.public_url)
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_address[1]
     print(f"GitLab fixtures on http://{host}:{port}/api/v4 (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

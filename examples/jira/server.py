@@ -208,7 +208,7 @@ def main() -> None:
                         help="the site URL written into `self` links")
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.limit_cap, args.fixtures, args.base)
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_address[1]
     print(f"Jira fixtures on http://{host}:{port}{API} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

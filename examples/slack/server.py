@@ -186,7 +186,7 @@ def main() -> None:
                         help="fixture folder (default: fixtures/ next to this file)")
     args = parser.parse_args()
     server = make_server(args.host, args.port, args.limit_cap, args.fixtures)
-    host, port = server.server_address[:2]
+    host, port = args.host, server.server_address[1]
     print(f"Slack fixtures on http://{host}:{port}/api/ (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
