@@ -199,21 +199,23 @@ def _shown_key(kind: Kind, item: Mapping[str, Any]) -> str:
 
 
 def _walk(template: str, payload: Mapping[str, Any]
-          ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any], Kind]]:
-    """Every entity of a payload: (kind label, path key, entity, kind)."""
+          ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any], Kind, str]]:
+    """Every entity of a payload: (kind label, path key, entity, kind, shown identifier)."""
 
-    def walk(kind_id: str, items: Any, parent: tuple[Any, ...]
-             ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any], Kind]]:
+    def walk(kind_id: str, items: Any, parent: tuple[Any, ...], owner: str
+             ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any], Kind, str]]:
         kind = KINDS[kind_id]
         for item in _items(items):
             path = (*parent, kind_id, entity_key(kind, item))
+            shown = _shown_key(kind, item)
             if not kind.implicit:
-                yield kind.label, path, item, kind
+                yield kind.label, path, item, kind, f"{owner}{shown}"
             for child_field, child in kind.children.items():
-                yield from walk(child, item.get(child_field), path)
+                yield from walk(child, item.get(child_field), path,
+                                f"{shown}: " if kind.implicit else "")
 
     for root_field, kind_id in ROOTS[template].items():
-        yield from walk(kind_id, payload.get(root_field), ())
+        yield from walk(kind_id, payload.get(root_field), (), "")
 
 
 def _comparable(kind: Kind, item: Mapping[str, Any]) -> Any:
@@ -224,21 +226,24 @@ def _comparable(kind: Kind, item: Mapping[str, Any]) -> Any:
 
 def diff_payloads(template: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> PayloadDiff:
     """Entities added, removed and changed per kind, and the access changes, from old to new."""
-    before = {path: (label, item, kind) for label, path, item, kind in _walk(template, old)}
-    after = {path: (label, item, kind) for label, path, item, kind in _walk(template, new)}
+    before = {path: (label, item, kind, shown)
+              for label, path, item, kind, shown in _walk(template, old)}
+    after = {path: (label, item, kind, shown)
+             for label, path, item, kind, shown in _walk(template, new)}
     kinds: dict[str, KindDiff] = {}
-    for path, (label, item, kind) in before.items():
+    for path, (label, _item, _kind, shown) in before.items():
         if path not in after:
-            kinds.setdefault(label, KindDiff()).removed.append(_shown_key(kind, item))
-    for path, (label, item, kind) in after.items():
+            kinds.setdefault(label, KindDiff()).removed.append(shown)
+    for path, (label, item, kind, shown) in after.items():
         found = before.get(path)
         if found is None:
-            kinds.setdefault(label, KindDiff()).added.append(_shown_key(kind, item))
+            kinds.setdefault(label, KindDiff()).added.append(shown)
         elif _comparable(kind, found[1]) != _comparable(kind, item):
-            kinds.setdefault(label, KindDiff()).changed.append(_shown_key(kind, item))
+            kinds.setdefault(label, KindDiff()).changed.append(shown)
     old_header, new_header = _header(template, old), _header(template, new)
+    # Against nothing (a first push), the header is not a change: everything is new.
     header = sorted(k for k in {*old_header, *new_header}
-                    if canonical(old_header.get(k)) != canonical(new_header.get(k)))
+                    if canonical(old_header.get(k)) != canonical(new_header.get(k))) if old else []
     return PayloadDiff(kinds, header, access_changes(template, old, new))
 
 

@@ -15,8 +15,8 @@ import uuid
 import zlib
 from typing import Any
 
-from .emulator_routes import BASE, Call, body_object, route
 from .emulator_incremental import apply_incremental
+from .emulator_routes import BASE, Call, body_object, route
 from .emulator_store import ApiError, Upload
 from .validate import validate_payload
 

@@ -12,8 +12,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-TAGS = [{"key": "env", "value": "prod"}, {"key": "env", "value": "dev"}, {"key": "pii", "value": ""},
-        {"key": "team", "value": "core"}]
+TAGS = [{"key": "env", "value": "prod"}, {"key": "env", "value": "dev"},
+        {"key": "pii", "value": ""}, {"key": "team", "value": "core"}]
 APP = "Acme Portal"
 
 
