@@ -202,6 +202,7 @@ def _load_commands() -> None:
     import importlib.util
 
     from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
+    from . import inspect as _inspect  # noqa: F401  (registers preview, explain)
 
     if importlib.util.find_spec(f"{__name__}.veza") is not None:
         from . import plan as _plan  # noqa: F401  (registers plan)
