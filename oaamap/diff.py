@@ -240,6 +240,8 @@ def diff_payloads(template: str, old: Mapping[str, Any], new: Mapping[str, Any])
             kinds.setdefault(label, KindDiff()).added.append(shown)
         elif _comparable(kind, found[1]) != _comparable(kind, item):
             kinds.setdefault(label, KindDiff()).changed.append(shown)
+    order = [kind.label for kind in KINDS.values()]
+    kinds = dict(sorted(kinds.items(), key=lambda item: order.index(item[0])))
     old_header, new_header = _header(template, old), _header(template, new)
     # Against nothing (a first push), the header is not a change: everything is new.
     header = sorted(k for k in {*old_header, *new_header}
