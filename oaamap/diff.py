@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,9 +301,9 @@ def _application_access(payload: Mapping[str, Any]) -> set[tuple[str, str]]:
         if kind == "local_group":
             who = f"group {who}"
         for ra in _items(entry.get("role_assignments")):
-            role = roles.get(str(ra.get("role")).lower(), str(ra.get("role")))
+            role_name = roles.get(str(ra.get("role")).lower(), str(ra.get("role")))
             for place in _where(ra.get("resources"), names, bool(ra.get("apply_to_application"))):
-                found.add((who, f"role {role} {place}"))
+                found.add((who, f"role {role_name} {place}"))
         for ap in _items(entry.get("application_permissions")):
             for place in _where(ap.get("resources"), names,
                                 bool(ap.get("apply_to_application"))):
@@ -327,7 +327,7 @@ def _member_access(payload: Mapping[str, Any], people: str, label: str = "name"
     return found
 
 
-_ACCESS = {
+_ACCESS: dict[str, Callable[[Mapping[str, Any]], set[tuple[str, str]]]] = {
     "application": _application_access,
     "identity_provider": lambda p: _member_access(p, "users"),
     "hris": lambda p: _member_access(p, "employees"),

@@ -385,6 +385,13 @@ def _dry_run_guards(args: argparse.Namespace, target: PushTarget, payload_json: 
     if found.empty:
         _say(args, f"oaamap: warning: first push with no {', '.join(found.empty)}: a real run "
                    "would refuse to push without --allow-empty")
+    if getattr(args, "incremental", False):
+        from ..veza.incremental import choose_push
+
+        choice = choose_push(_previous(args, _state(args), key), target.template, payload_json,
+                             args.max_incremental)
+        how = "an incremental update" if choice.incremental else "the full payload"
+        _say(args, f"oaamap: note: a real run would push {how} ({choice.reason})")
 
 
 def _dry_run(args: argparse.Namespace, target: PushTarget, payload_json: str,

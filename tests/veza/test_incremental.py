@@ -149,3 +149,21 @@ def test_a_first_push_cannot_be_incremental(emulator: EmulatorHandle,
     source = client.ensure_data_source(provider.id, "ds")
     with pytest.raises(PushError, match="first push cannot be an incremental"):
         client.push(provider.id, source.id, compact({"incremental_change": True}))
+
+
+def test_an_emulator_restarted_on_its_data_dir_applies_updates_to_what_it_held(tmp_path) -> None:
+    from veza_helpers import KEY
+
+    from oaamap.veza.client import ClientSettings
+    from oaamap.veza.emulator import start_emulator
+
+    a, b = pair("application", 7)
+    with start_emulator(api_key=KEY, data_dir=tmp_path) as handle:
+        client = VezaClient(ClientSettings(handle.url, KEY))
+        provider = client.ensure_provider("restart", "application")
+        source = client.ensure_data_source(provider.id, "ds")
+        client.push(provider.id, source.id, compact(a))
+    with start_emulator(api_key=KEY, data_dir=tmp_path) as handle:
+        client = VezaClient(ClientSettings(handle.url, KEY))
+        client.push(provider.id, source.id, compact(incremental_payload("application", a, b)))
+        assert canonical(handle.store.pushes[-1].payload()) == canonical(b)

@@ -140,3 +140,14 @@ def test_guards_apply_to_incremental_pushes(emulator, env, tmp_path, capsys):
     assert main(["run", str(mapping), *env, "--incremental", "--max-incremental", "100"]) == 5
     assert "--allow-shrink" in capsys.readouterr().err
     assert len(emulator.pushes) == pushes
+
+
+def test_dry_run_tells_whether_the_push_would_be_incremental(emulator, env, tmp_path, capsys):
+    mapping = _copy(tmp_path, "app-csv")
+    assert main(["run", str(mapping), *env, "-q"]) == 0
+    pushes = len(emulator.pushes)
+    assert main(["run", str(mapping), *env, "--incremental", "--dry-run",
+                 "--save-json", str(tmp_path / "p.json")]) == 0
+    assert ("a real run would push an incremental update (0 changes)"
+            in capsys.readouterr().err)
+    assert len(emulator.pushes) == pushes
