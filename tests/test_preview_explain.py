@@ -109,3 +109,18 @@ def test_explain_an_hris_employee() -> None:
     assert result.code == 0, result.err
     assert result.out.startswith("Rosa Delgado (employees `100001`), built from")
     assert "No grants." in result.out
+
+
+def test_explain_shows_grants_through_groups(tmp_path: Path) -> None:
+    folder = tmp_path / "app"
+    shutil.copytree(ROOT / "examples" / "app-csv", folder)
+    mapping = folder / "mapping.yaml"
+    (folder / "data" / "team_grants.csv").write_text("team,role\neng,r-view\n")
+    text = mapping.read_text().replace("  grant_rows: {csv: data/grants.csv}", (
+        "  grant_rows: {csv: data/grants.csv}\n  team_grants: {csv: data/team_grants.csv}"))
+    mapping.write_text(text + "  - {from: team_grants, group: team, role: role}\n")
+    result = run_cli("explain", str(mapping), "--user", "alice")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    at = lines.index("  role Viewer (app-wide) (through group eng)")
+    assert lines[at + 1].startswith(f"    from {folder}/data/team_grants.csv:2 (rule grants[1] at ")
