@@ -4,11 +4,12 @@ compile, check. (Pushing is stage 9, in `veza/`, run by the CLI after a successf
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +31,7 @@ from .errors import (
 from .evaluate import Evaluation
 from .expressions import _text, key_values, parse_key_path
 from .loader import load
-from .model import EntitySet, MappingPlan
+from .model import EntitySet, MappingPlan, RuleRow
 from .planner import plan
 from .redact import VEZA_KEY_VAR
 from .sources import ConditionalSource, ReadContext, Record
@@ -57,6 +58,9 @@ class CompileOptions:
         warnings_as_errors: a run with any warning fails (`WarningsAsErrors`, exit 4).
         progress: called with (source, records read so far) every 10,000 records.
         source_options: passed to sources (e.g. `http_concurrency`).
+        limit: read at most this many records of each source (`compile --limit`, a trial).
+        observe: called with each rule row before it is built (`explain` collects provenance
+            this way; None, the default, costs nothing).
     """
 
     on_data_error: str = "fail"
@@ -64,6 +68,8 @@ class CompileOptions:
     warnings_as_errors: bool = False
     progress: ProgressHook | None = None
     source_options: Mapping[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    observe: Callable[[RuleRow], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +152,10 @@ class _Records:
     records kept in memory, so every consumer sees one snapshot and no API is called twice.
     """
 
-    def __init__(self, mapping: MappingPlan, ctx: ReadContext, progress: ProgressHook | None):
+    def __init__(self, mapping: MappingPlan, ctx: ReadContext, progress: ProgressHook | None,
+                 limit: int | None = None):
         self.mapping = mapping
+        self.limit = limit
         self.ctx = ctx
         self.progress = progress
         self.kept: dict[str, list[Record]] = {}
@@ -182,11 +190,20 @@ class _Records:
     def _read(self, name: str) -> Iterator[Record]:
         count = 0
         progress = self.progress
-        for record in self.mapping.sources[name].read(self.ctx):
-            count += 1
-            if progress is not None and count % PROGRESS_EVERY == 0:
-                progress(name, count)
-            yield record
+        source = self.mapping.sources[name].read(self.ctx)
+        stream: Iterable[Record] = source
+        if self.limit is not None:
+            stream = itertools.islice(source, self.limit)
+        try:
+            for record in stream:
+                count += 1
+                if progress is not None and count % PROGRESS_EVERY == 0:
+                    progress(name, count)
+                yield record
+        finally:
+            close = getattr(source, "close", None)
+            if self.limit is not None and close is not None:
+                close()  # a trial stops early: release the source's file or connection
         self.counts[name] = count
         if progress is not None:
             progress(name, -count)
@@ -234,11 +251,16 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
         builder.add(header)
     for rule in mapping.rules:
         if rule.derived:
-            produced = builder.add_all(evaluation.rows(rule, records.of(str(rule.source))))
+            rows = evaluation.rows(rule, records.of(str(rule.source)))
+            if options.observe is not None:
+                rows = _observed(rows, options.observe)
+            produced = builder.add_all(rows)
             evaluation.produced(rule, produced)
         else:
             row = evaluation.static_row(rule)
             if row is not None:
+                if options.observe is not None:
+                    options.observe(row)
                 builder.add(row)
     for name in mapping.sources:
         if name not in records.counts and name in records.kept:
@@ -250,6 +272,13 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
         raise DataErrors([*records.errors, *evaluation.errors, *builder.errors])
     evaluation.warnings.extend(builder.warnings)
     return entities
+
+
+def _observed(rows: Iterable[RuleRow], observe: Callable[[RuleRow], None]
+              ) -> Iterator[RuleRow]:
+    for row in rows:
+        observe(row)
+        yield row
 
 
 def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None,
@@ -386,7 +415,7 @@ def _compile_planned(mapping: MappingPlan, warnings: list[Warning_],
     names = _render_configuration(mapping, context)
     ctx = ReadContext(render_context=context, records_of=lambda n: records.kept_list(n),
                       options=options.source_options)
-    records = _Records(mapping, ctx, options.progress)
+    records = _Records(mapping, ctx, options.progress, options.limit)
     if mapping.context:
         try:
             _read_context(mapping, records, context)

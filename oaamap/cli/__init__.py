@@ -35,6 +35,7 @@ class ExitStatus(IntEnum):
     SOURCE_FAILED = 3
     DATA_INVALID = 4
     PUSH_FAILED = 5
+    CHANGES = 6  # `plan --detailed-exitcode`: the run would change something
     INTERRUPTED = 130
 
 
@@ -201,6 +202,8 @@ def _load_commands() -> None:
     import importlib.util
 
     from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
+    from . import inspect as _inspect  # noqa: F401  (registers preview, explain)
 
     if importlib.util.find_spec(f"{__name__}.veza") is not None:
+        from . import plan as _plan  # noqa: F401  (registers plan)
         from . import veza as _veza  # noqa: F401  (registers run, push, emulator)

@@ -64,7 +64,7 @@ def compile_options_from_args(args: argparse.Namespace) -> tuple[dict[str, str],
     progress = _Progress() if sys.stderr.isatty() and not args.quiet else None
     return variables, CompileOptions(on_data_error=args.on_data_error, strict=args.strict,
                                      warnings_as_errors=args.warnings_as_errors,
-                                     progress=progress)
+                                     progress=progress, limit=getattr(args, "limit", None))
 
 
 class _Progress:
@@ -133,6 +133,9 @@ def _run_compile(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"oaamap: note: {note}", file=sys.stderr)
         print(summary_line(result, time.monotonic() - started), file=sys.stderr)
+        if args.limit is not None:
+            print(f"oaamap: note: --limit {args.limit}: at most {args.limit} records of each "
+                  "source were read; the payload is a trial, not for pushing", file=sys.stderr)
     return ExitStatus.OK
 
 
@@ -186,6 +189,19 @@ def _compile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the payload to FILE (default: stdout); written atomically")
     parser.add_argument("--indent", type=int, default=None,
                         help="pretty-print with this indent (default: compact, as pushed)")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help="read only the first N records of each source: a quick trial "
+                        "(the payload is partial: never push it)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got `{text}`") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got `{text}`")
+    return value
 
 
 register_command(Command("validate", "check mapping files without reading any data",

@@ -218,12 +218,16 @@ def _empty_reason(args: argparse.Namespace) -> tuple[str, ...]:
 
 def guarded_push(args: argparse.Namespace, client: VezaClient, target: PushTarget,
                  payload_json: str, counts: dict[str, int],
-                 empty_kinds: list[str] | None = None) -> PushOutcome:
+                 empty_kinds: list[str] | None = None,
+                 incremental: float | None = None) -> PushOutcome:
     """Lock the data source, apply the guards, push; keep what Veza has, or spool the payload.
 
     Args:
         empty_kinds: entity kinds that are empty although they should not be (refused on a
             first push unless `--allow-empty`).
+        incremental: send only the difference with the last push as an incremental update
+            when it is at most this share of the payload's entities (`veza.incremental`); the
+            guards, the state and the spool always see the full payload.
 
     Raises:
         LockedError: another run holds the data source.
@@ -238,9 +242,12 @@ def guarded_push(args: argparse.Namespace, client: VezaClient, target: PushTarge
         found = find_guard_issues(args, store, key, target, payload_json, counts,
                                   empty_kinds or [])
         _apply_guards(args, key, target, found)
+        sent = payload_json
+        if incremental is not None:
+            sent = _incremental_text(args, store, key, target, payload_json, incremental)
         try:
             outcome = client.push_payload(target.provider, target.data_source, target.template,
-                                          payload_json, icon=target.icon)
+                                          sent, icon=target.icon)
         except (PushInterrupted, PushLostError) as e:
             _keep_after(args, store, key, target, payload_json, counts, e.check.verdict, e,
                         empty_kinds or [])
@@ -257,6 +264,19 @@ def guarded_push(args: argparse.Namespace, client: VezaClient, target: PushTarge
                                   PushCheck(APPLIED, "Veza answered the push")) from None
         store.unspool(target.provider, target.data_source)
     return outcome
+
+
+def _incremental_text(args: argparse.Namespace, store: StateStore, key: StateKey,
+                      target: PushTarget, payload_json: str, max_share: float) -> str:
+    """The incremental update to send, or the full payload (the choice is said on stderr)."""
+    from ..veza.incremental import choose_push
+
+    choice = choose_push(_previous(args, store, key), target.template, payload_json, max_share)
+    if choice.incremental:
+        _say(args, f"oaamap: incremental push: {choice.reason} since the last push")
+    else:
+        _say(args, f"oaamap: full push: {choice.reason}")
+    return choice.json_text
 
 
 def _record(store: StateStore, key: StateKey, target: PushTarget, payload_json: str,
@@ -365,6 +385,13 @@ def _dry_run_guards(args: argparse.Namespace, target: PushTarget, payload_json: 
     if found.empty:
         _say(args, f"oaamap: warning: first push with no {', '.join(found.empty)}: a real run "
                    "would refuse to push without --allow-empty")
+    if getattr(args, "incremental", False):
+        from ..veza.incremental import choose_push
+
+        choice = choose_push(_previous(args, _state(args), key), target.template, payload_json,
+                             args.max_incremental)
+        how = "an incremental update" if choice.incremental else "the full payload"
+        _say(args, f"oaamap: note: a real run would push {how} ({choice.reason})")
 
 
 def _dry_run(args: argparse.Namespace, target: PushTarget, payload_json: str,
@@ -408,7 +435,7 @@ def _run_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args, target, payload_json, counts, empty_kinds)
     outcome = guarded_push(args, _make_client(args, settings), target, payload_json, counts,
-                           empty_kinds)
+                           empty_kinds, args.max_incremental if args.incremental else None)
     report_push(args, outcome, counts, started)
     return ExitStatus.OK
 
@@ -431,6 +458,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
                         "DATA_SOURCE.json), but do not push")
     parser.add_argument("--save-json", type=Path, metavar="FILE",
                         help="also write the payload exactly as pushed to FILE")
+    parser.add_argument("--incremental", action="store_true",
+                        help="push only what changed since the last push (a Veza incremental "
+                        "update); a full push when there is no usable state or the change is "
+                        "large")
+    parser.add_argument("--max-incremental", type=_percent, default=0.30, metavar="PERCENT",
+                        help="with --incremental, push in full when the changes exceed PERCENT "
+                        "of the payload's entities (default 30)")
     add_push_arguments(parser)
 
 

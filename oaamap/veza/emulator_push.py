@@ -1,6 +1,7 @@
 """The emulator's push endpoints: `:push` (plain or gzip+base64) and `:parts` (multipart upload).
 
-Both end in `accept`: decode the payload text, validate it for the provider's template
+Both end in `accept`: decode the payload text (an incremental update is applied to the payload
+the data source holds: `emulator_incremental`), validate it for the provider's template
 (`validate.validate_payload`), refuse it with a 400 listing the field violations, or store it and
 answer `{"warnings": [{"message": ...}]}`.
 """
@@ -14,6 +15,7 @@ import uuid
 import zlib
 from typing import Any
 
+from .emulator_incremental import apply_incremental
 from .emulator_routes import BASE, Call, body_object, route
 from .emulator_store import ApiError, Upload
 from .validate import validate_payload
@@ -97,12 +99,25 @@ def accept(
         template = store.provider(pid)["custom_template"]
         store.data_source(pid, dsid)
     payload = _parse(text, "json_data")
+    if isinstance(payload, dict) and payload.get("incremental_change") is True:
+        # Held across apply and store: two updates of one data source never interleave.
+        with store.lock:
+            payload = apply_incremental(template, store.held_payload(pid, dsid), payload)
+            return _store(call, json.dumps(payload, separators=(",", ":")), payload, template,
+                          compression=compression, multipart=multipart, incremental=True)
+    return _store(call, text, payload, template, compression=compression, multipart=multipart,
+                  incremental=False)
+
+
+def _store(call: Call, text: str, payload: Any, template: str, *, compression: str,
+           multipart: bool, incremental: bool) -> tuple[int, dict[str, Any]]:
+    store = call.store
     result = validate_payload(template, payload, store.known_identities())
     if not result.ok:
         raise ApiError(400, "InvalidArgument", "Invalid Arguments",
                        [(v.field, v.description) for v in result.errors])
-    store.accept_push(pid, dsid, text, payload, result.warnings,
-                      compression=compression, multipart=multipart)
+    store.accept_push(call.args["pid"], call.args["dsid"], text, payload, result.warnings,
+                      compression=compression, multipart=multipart, incremental=incremental)
     return 200, {"warnings": [{"message": w} for w in result.warnings]}
 
 

@@ -64,6 +64,7 @@ class PushRecord:
     compression: str
     multipart: bool
     path: Path | None = None
+    incremental: bool = False  # it came as an incremental update; json_text is the result
 
     def payload(self) -> Any:
         """The decoded payload."""
@@ -133,6 +134,7 @@ class Store:
         self.requests: list[RequestRecord] = []
         self.identities: dict[str, set[str]] = {}  # data source id -> IdP names (lowercased)
         self.sequences: dict[str, int] = {}
+        self.held: dict[str, dict[str, Any]] = {}  # data source id -> the payload it holds
         if data_dir is not None:
             self._load()
 
@@ -207,6 +209,7 @@ class Store:
             self.data_source(provider_id, ds_id)
             self.data_sources[provider_id].pop(ds_id)
             self.identities.pop(ds_id, None)
+            self.held.pop(ds_id, None)
             self.save()
 
     def known_identities(self) -> set[str]:
@@ -218,7 +221,7 @@ class Store:
 
     def accept_push(
         self, provider_id: str, ds_id: str, json_text: str, payload: dict[str, Any],
-        warnings: list[str], *, compression: str, multipart: bool,
+        warnings: list[str], *, compression: str, multipart: bool, incremental: bool = False,
     ) -> PushRecord:
         """Record an accepted payload: status SUCCESS, IdP names indexed, file written."""
         with self.lock:
@@ -233,13 +236,30 @@ class Store:
             self.sequences[ds_id] = sequence
             record = PushRecord(
                 provider_id, provider["name"], ds_id, source["name"], sequence, json_text,
-                warnings, compression, multipart,
+                warnings, compression, multipart, incremental=incremental,
             )
+            self.held[ds_id] = payload
             record = self._write_payload(record)
             self.pushes.append(record)
             del self.pushes[:-KEEP_PUSHES]  # a long-running emulator keeps the last ones only
             self.save()
             return record
+
+    def held_payload(self, provider_id: str, ds_id: str) -> dict[str, Any] | None:
+        """The payload the data source holds (its last accepted push), or None."""
+        with self.lock:
+            if ds_id in self.held:
+                return self.held[ds_id]
+            provider = self.provider(provider_id)
+            source = self.data_source(provider_id, ds_id)
+            folder = self._payload_dir(provider["name"], source["name"])
+            if folder is None:
+                return None
+            try:
+                loaded = json.loads((folder / "latest.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            return loaded if isinstance(loaded, dict) else None
 
     def _payload_dir(self, provider: str, data_source: str) -> Path | None:
         if self.data_dir is None:
@@ -264,6 +284,7 @@ class Store:
             "data_source": record.data_source, "data_source_id": record.data_source_id,
             "sequence": record.sequence, "received_at": _now(), "warnings": record.warnings,
             "compression": record.compression, "multipart": record.multipart,
+            "incremental": record.incremental,
         }
         (folder / f"{record.sequence:04d}.meta.json").write_text(
             json.dumps(meta, indent=2) + "\n", encoding="utf-8")

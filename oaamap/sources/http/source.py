@@ -139,7 +139,8 @@ class HttpSource:
             except PaginationError as e:
                 raise SourceError(self.name, f"cannot follow the pagination: {e}",
                                   location=where) from e
-            if not paginator.has_next_page:
+            if not paginator.has_next_page or number >= run.ctx.options.get(
+                    "http_pages", number + 1):  # `oaamap preview`: one page is enough
                 return
             if number >= self.max_pages:
                 raise SourceError(self.name, f"pagination did not stop after {self.max_pages} "
