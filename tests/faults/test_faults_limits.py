@@ -26,7 +26,6 @@ from veza_helpers import KEY
 from oaamap.limits import (
     MAX_BODY_BYTES,
     MAX_MAPPING_BYTES,
-    REGEX_TIMEOUT,
     DepthError,
     json_too_deep,
     load_json,
@@ -234,9 +233,9 @@ def test_a_pattern_that_keeps_timing_out_is_not_run_on_every_row(tmp_path: Path)
     rows = "".join(f"{n},{'a' * 60}b{n},{{}}\n" for n in range(3, 9))
     path = write_case(tmp_path, mapping(where="\"!regex_match(login, '^(a|aa)+$')\""),
                       {"data/people.csv": people() + rows})
-    started = time.monotonic()
+    # Counted, not timed (a shared machine makes wall-clock bounds flaky): three runs time out,
+    # the other three are refused at once.
     result = run_cli("compile", str(path), "-o", str(tmp_path / "out.json"), "--max-errors", "50")
-    assert time.monotonic() - started < 3 * REGEX_TIMEOUT + 4
     assert result.code == 4, result.err
     assert result.err.count("ran longer than 1 s") == 3, result.err
     assert result.err.count("is not run any more: it ran out of time on 3 earlier values") == 3
