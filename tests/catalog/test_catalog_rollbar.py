@@ -55,6 +55,20 @@ def test_the_payload_is_veza_connectors(fail_first: int) -> None:
     assert json.dumps(payload) == json.dumps(json.loads(EXPECTED.read_text()))
 
 
+def test_the_edge_fixtures_give_veza_connectors_payload_too() -> None:
+    # fixtures-edge: the first team has no account_id, a level spelt `Standard` after `standard`,
+    # a user listed twice by a team, a user without an `email` key, a project whose status is null
+    from oaamap.pipeline import CompileOptions, compile_mapping
+
+    with _serve(fixtures="fixtures-edge") as base_url:
+        payload = _compile(base_url)
+        result = compile_mapping(ROOT / "mappings" / "rollbar.yaml", {"base_url": base_url},
+                                 CompileOptions())
+    expected = ROOT / "examples" / "rollbar" / "expected-veza-edge.json"
+    assert json.dumps(payload) == json.dumps(json.loads(expected.read_text()))
+    assert result.data_source == "Rollbar - 9001"    # the first account_id that is set
+
+
 def test_the_data_source_is_named_after_the_first_teams_account(tmp_path: Path) -> None:
     from oaamap.pipeline import CompileOptions, compile_mapping
 
