@@ -50,6 +50,18 @@ def test_the_payload_is_veza_connectors(cerby: str, monkeypatch: pytest.MonkeyPa
     assert json.dumps(json.loads(out)) == json.dumps(expected)
 
 
+def test_the_edge_fixtures_give_veza_connectors_payload_too(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # fixtures-edge: an empty lastName, a null firstName, integrations answering 502 and 422, one
+    # whose user has no `attributes` (the connector's KeyError drops the account)
+    monkeypatch.setenv("CERBY_API_KEY", KEY)
+    for base_url in _serve(fixtures="fixtures-edge"):
+        code, out, err = _compile(base_url)
+    assert code == 0, err
+    expected = json.loads((ROOT / "examples" / "cerby" / "expected-veza-edge.json").read_text())
+    assert json.dumps(json.loads(out)) == json.dumps(expected)
+
+
 def test_the_accounts_kept_are_those_whose_integration_answered(
         cerby: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CERBY_API_KEY", KEY)
