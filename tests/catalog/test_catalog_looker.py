@@ -8,6 +8,7 @@ import importlib.util
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -17,21 +18,28 @@ CLIENT_ID, CLIENT_SECRET = "looker-id", "looker-secret"
 EXPECTED = ROOT / "examples" / "looker" / "expected-veza.json"
 
 
-@pytest.fixture(scope="module")
-def looker() -> Iterator[str]:
+@contextmanager
+def _serve(fixtures: str | None = None) -> Iterator[str]:
     """The fixture server's base URL (it accepts only the credentials above)."""
     path = ROOT / "examples" / "looker" / "server.py"
     spec = importlib.util.spec_from_file_location("catalog_looker_server", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    server = module.make_server("127.0.0.1", 0, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    server = module.make_server("127.0.0.1", 0, fixtures=fixtures, client_id=CLIENT_ID,
+                                client_secret=CLIENT_SECRET)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def looker() -> Iterator[str]:
+    with _serve() as base_url:
+        yield base_url
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +57,17 @@ def _compile(base_url: str) -> Any:
 
 def test_the_payload_is_veza_connectors(looker: str) -> None:
     assert json.dumps(_compile(looker)) == json.dumps(json.loads(EXPECTED.read_text()))
+
+
+@pytest.mark.parametrize("suffix", ["", "/"], ids=["base-url", "base-url-with-slash"])
+def test_the_edge_fixtures_give_veza_connectors_payload_too(suffix: str) -> None:
+    # fixtures-edge: a second role named Admin (the connector applies only the last one), a
+    # permission listed twice in a set, an empty display name, a null is_disabled and
+    # verified_looker_employee, a group listed twice in a user's group_ids
+    with _serve("fixtures-edge") as base_url:
+        payload = _compile(base_url + suffix)
+    expected = ROOT / "examples" / "looker" / "expected-veza-edge.json"
+    assert json.dumps(payload) == json.dumps(json.loads(expected.read_text()))
 
 
 def test_the_data_source_is_the_instance_host(looker: str,
