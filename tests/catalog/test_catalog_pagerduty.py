@@ -1,7 +1,7 @@
 """Catalog parity: `mappings/pagerduty.yaml` compiled offline against the PagerDuty fixture server
 gives exactly (key order included) the payload Veza's PagerDuty connector produced on the same
 data (`examples/pagerduty/expected-veza*.json`), and the names Veza's connector pushed to; the
-documented deviations behave as documented (docs/catalog.md#pagerduty)."""
+documented deviations behave as documented (docs/catalog.md, section "pagerduty")."""
 
 from __future__ import annotations
 
