@@ -42,8 +42,19 @@ def _server_module() -> ModuleType:
 
 
 @contextmanager
-def _serving(fixtures: str | Path, without: tuple[str, ...] = ()) -> Iterator[str]:
+def _serving(fixtures: str | Path, without: tuple[str, ...] = (),
+             seen: list[str] | None = None) -> Iterator[str]:
+    """The fixture server on an ephemeral port; `seen` collects the requested paths."""
     server = _server_module().make_server("127.0.0.1", 0, fixtures=fixtures, without=without)
+    if seen is not None:
+        handler: Any = server.RequestHandlerClass  # a class made for this server only
+        answer = handler.do_GET
+
+        def recording(self: Any) -> None:
+            seen.append(self.path)
+            answer(self)
+
+        handler.do_GET = recording
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -70,6 +81,31 @@ def test_the_payload_is_veza_s_exactly(expected: str) -> None:
     want = json.loads((EXAMPLE / expected).read_text())
     assert json.dumps(json.loads(result.payload_json())) == json.dumps(want)
     assert (result.provider, result.data_source) == ("PagerDuty", data_source)
+
+
+# What Veza's connector requested from `server.py --fixtures fixtures-veza` (the server's log of
+# its run): the mapping sends the same requests, offsets taken from each response.
+VEZA_REQUESTS = [
+    "/abilities", "/users?limit=1&include%5B%5D=subdomains",
+    "/users?limit=100", "/users?limit=100&offset=2", "/users?limit=100&offset=4",
+    "/users?limit=100&offset=6", "/users?limit=100&offset=8",
+    "/teams?limit=100", "/teams?limit=100&offset=2", "/teams?limit=100&offset=4",
+    "/teams/PT4KHLK/members?limit=100", "/teams/PT4KHLK/members?limit=100&offset=2",
+    "/teams/PQ9K7I8/members?limit=100", "/teams/PF9KMXH/members?limit=100",
+    "/teams/PD4TA8X/members?limit=100", "/teams/PD4TA8X/members?limit=100&offset=2",
+    "/teams/PN0DESC/members?limit=100",
+]
+
+
+def test_it_sends_the_connector_s_requests() -> None:
+    seen: list[str] = []
+    with _serving("fixtures-veza", seen=seen) as base:
+        compile_mapping(MAPPING, {"base_url": base})
+    assert sorted(seen) == sorted(VEZA_REQUESTS)
+    seen.clear()
+    with _serving("fixtures-veza", ("teams",), seen=seen) as base:
+        compile_mapping(MAPPING, {"base_url": base})
+    assert sorted(seen) == sorted(r for r in VEZA_REQUESTS if not r.startswith("/teams"))
 
 
 def test_the_cli_compiles_it_offline() -> None:
