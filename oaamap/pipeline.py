@@ -351,7 +351,7 @@ def _render_configuration(mapping: MappingPlan, context: dict[str, Any],
     icon = rendered(ready(mapping.provider_icon))
     data_source = rendered(ready(mapping.data_source))
     static = [mapping.header, *(rule for rule in mapping.rules if not rule.derived)]
-    for template in _templates([*static, *_live_sources(mapping, context, errors)]):
+    for template in _templates([*static, *_live_sources(mapping, context, errors, allowed)]):
         if template.names <= allowed:
             rendered(template)
     if errors:
@@ -364,13 +364,19 @@ _CONFIGURATION_NAMES = frozenset({"env", "vars"})
 
 
 def _live_sources(mapping: MappingPlan, context: Mapping[str, Any],
-                  errors: list[MappingError]) -> list[Any]:
+                  errors: list[MappingError], allowed: frozenset[str]) -> list[Any]:
     """The sources whose configuration is rendered before anything is read. A source disabled by
     `when:` (or fanning out over one) contributes only its condition: its settings may well use
-    variables that are unset precisely because it is off (`auth: github_app` without the app)."""
+    variables that are unset precisely because it is off (`auth: github_app` without the app).
+    A condition over a context record not read yet (names outside `allowed`) is undecided: the
+    source (and what fans out over it) waits for the pass after the context sources are read."""
     off: set[str] = set()
+    undecided: set[str] = set()
     for name, source in mapping.sources.items():
         if isinstance(source, ConditionalSource):
+            if not source.when.names <= allowed:
+                undecided.add(name)
+                continue
             try:
                 if not source.enabled(context):
                     off.add(name)
@@ -380,7 +386,7 @@ def _live_sources(mapping: MappingPlan, context: Mapping[str, Any],
 
     def disabled(name: str, seen: frozenset[str] = frozenset()) -> bool:
         source = mapping.sources.get(name)
-        if name in off:
+        if name in off or name in undecided:
             return True
         return source is not None and name not in seen and any(
             disabled(parent, seen | {name}) for parent in source.depends_on)
@@ -389,7 +395,7 @@ def _live_sources(mapping: MappingPlan, context: Mapping[str, Any],
     for name, source in mapping.sources.items():
         if not disabled(name):
             live.append(source)
-        elif isinstance(source, ConditionalSource):
+        elif isinstance(source, ConditionalSource) and name not in undecided:
             live.append(source.when)
     return live
 

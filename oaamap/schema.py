@@ -124,8 +124,9 @@ def _source_defs() -> dict[str, Any]:
 def _with_common_source_keys(defs: dict[str, Any]) -> dict[str, Any]:
     """Every source kind also accepts `when:` (sources.COMMON_KEYS)."""
     when = {"type": ["string", "boolean"],
-            "description": "read the source only when this Jinja expression over `vars` and "
-                           "`env` is true; otherwise it yields no record"}
+            "description": "read the source only when this Jinja expression over `vars`, "
+                           "`env` and the context sources' records is true; otherwise it "
+                           "yields no record"}
     for definition in defs.values():
         definition["properties"]["when"] = when
     return defs

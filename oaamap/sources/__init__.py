@@ -196,7 +196,8 @@ _FALSE_TEXTS = frozenset({"", "false", "0", "no", "off", "none"})
 @dataclass(frozen=True)
 class ConditionalSource:
     """A source with `when:`: the condition is rendered (over `env` and `vars`) before anything
-    is read; when it is false the source yields no record and sends no request or query.
+    is read, or, when it reads a context record, once the context sources are read; when it is
+    false the source yields no record and sends no request or query.
 
     Attributes:
         inner: the planned source of its kind.

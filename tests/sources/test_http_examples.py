@@ -20,7 +20,7 @@ EXAMPLES = {
     # folder: (catalog mapping, env with the secret, vars)
     "github-org": ("mappings/github.yaml", {"GITHUB_TOKEN": "offline-token"}, {"org": "acme"}),
     "pagerduty": ("mappings/pagerduty.yaml", {"PAGERDUTY_API_KEY": "offline-key"},
-                  {"account": "acme"}),
+                  {}),
 }
 
 
