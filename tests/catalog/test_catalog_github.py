@@ -123,3 +123,11 @@ def test_base_url_is_github_com_or_enterprise(base_url: str, api: str, graphql: 
 def test_the_default_base_url_is_github_com() -> None:
     mapping, _ = plan_mapping(MAPPING, {"org": "acme"})
     assert render_context(mapping)["vars"]["api_url"] == "https://api.github.com"
+
+
+def test_the_example_is_the_catalog_mapping_and_its_golden_is_veza_s() -> None:
+    """examples/github-org runs the catalog mapping on `fixtures-veza` without a user map
+    (tests/sources/test_http_examples.py): its golden is Veza's payload of that run."""
+    assert (EXAMPLE / "mapping.yaml").read_text() == MAPPING.read_text()
+    assert json.dumps(_expected("expected.json")) == json.dumps(
+        _expected("expected-veza-no-user-map.json"))
