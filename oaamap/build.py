@@ -163,7 +163,7 @@ class Builder:
         current = draft.values
         for name, value in values.items():
             if name in list_fields:
-                self._union(draft, name, value)
+                self._union(draft, name, value, name in row.rule.keep_repeated_items)
             elif name not in current:
                 current[name] = value
             elif current[name] != value:
@@ -176,7 +176,7 @@ class Builder:
         list_fields = self.list_fields[section]
         for name, value in row.values.items():
             if name in list_fields:
-                self._union(draft, name, value)
+                self._union(draft, name, value, name in row.rule.keep_repeated_items)
         self._merge_rest(section, draft, row, properties=False)
 
     def _merge_rest(self, section: str, draft: _Draft, row: RuleRow,
@@ -195,8 +195,12 @@ class Builder:
             for role in roles:
                 self._role(self._grants_of(kind, draft.key, row), role, [], True, {})
 
-    def _union(self, draft: _Draft, name: str, value: list[Any]) -> None:
+    def _union(self, draft: _Draft, name: str, value: list[Any], repeats: bool = False) -> None:
         current = draft.values.get(name)
+        if repeats:
+            # `keep_repeated_items`: appended as the SDK's add_identities does, repeats and all.
+            draft.values[name] = [*(current or ()), *value]
+            return
         if current is None:
             if type(value[0]) is str:
                 # Already deduplicated by the normaliser; copied because a constant's list is

@@ -96,18 +96,21 @@ def _list(value: Any, spec: FieldSpec) -> Any:
     return out or None
 
 
-def _list_keeping_nulls(value: Any, spec: FieldSpec) -> Any:
-    """A list field named in `keep_null_items`: null elements are kept (once), as the SDK sends
-    `add_identity(None)`; "" elements are still dropped."""
-    items = value if isinstance(value, list) else [value]
-    out: list[Any] = []
-    for item in items:
-        if item == "":
-            continue
-        text = item if item is None or type(item) is str else _str(item, spec)
-        if text not in out:
-            out.append(text)
-    return out or None
+def _list_keeping(nulls: bool, repeats: bool) -> Callable[[Any, FieldSpec], Any]:
+    """The normaliser of a list field named in `keep_null_items` (null elements kept, once, as
+    the SDK sends `add_identity(None)`) and/or `keep_repeated_items` (repeated elements kept, as
+    `add_identities` does not de-duplicate); "" elements are still dropped."""
+    def normalise(value: Any, spec: FieldSpec) -> Any:
+        items = value if isinstance(value, list) else [value]
+        out: list[Any] = []
+        for item in items:
+            if item == "" or (item is None and not nulls):
+                continue
+            text = item if item is None or type(item) is str else _str(item, spec)
+            if repeats or text not in out:
+                out.append(text)
+        return out or None
+    return normalise
 
 
 def _objects(value: Any, spec: FieldSpec) -> Any:
@@ -347,7 +350,8 @@ class Evaluation:
     def _compile(self, rule: Rule) -> _Compiled:
         specs = self._spec(rule)
         # The same normaliser on both paths (generated and generic): they cannot disagree.
-        normalisers = {k: _list_keeping_nulls if k in rule.keep_null_items
+        normalisers = {k: _list_keeping(k in rule.keep_null_items, k in rule.keep_repeated_items)
+                       if k in rule.keep_null_items or k in rule.keep_repeated_items
                        else NORMALIZERS[specs[k].kind] for k in rule.fields}
         # `direct`: a non-empty string needs no normalisation for these kinds (the hot path).
         fields = [(k, e.evaluate, normalisers[k], specs[k], specs[k].kind in ("str", "ref"))

@@ -73,6 +73,7 @@ class Rule:
     each: tuple[str, Expression] | None = None
     merge: str | None = None
     keep_null_items: frozenset[str] = frozenset()
+    keep_repeated_items: frozenset[str] = frozenset()
 
     @property
     def derived(self) -> bool:

@@ -240,20 +240,25 @@ class _Planner:
             where=self.expression(entry["where"], (*path, "where")) if "where" in entry else None,
             each=self.each(entry.get("each"), (*path, "each")),
             merge=str(entry["merge"]) if entry.get("merge") else None,
-            keep_null_items=self._keep_null_items(section, entry, path),
+            keep_null_items=self._keep_items(section, entry, path, "keep_null_items",
+                                             "keep null elements"),
+            keep_repeated_items=self._keep_items(section, entry, path, "keep_repeated_items",
+                                                 "keep repeated elements"),
         )
 
-    def _keep_null_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
-                         ) -> frozenset[str]:
-        """`keep_null_items:` names the list fields whose null elements the SDK sends (a local
-        user's or group's `identities`: `add_identity(None)`); a null reference means nothing."""
-        names = entry.get("keep_null_items") or []
+    def _keep_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_,
+                    key: str, what: str) -> frozenset[str]:
+        """`keep_null_items:` / `keep_repeated_items:` name the list fields whose null or
+        repeated elements the SDK sends (a local user's or group's `identities`:
+        `add_identity(None)`, `add_identities` without de-duplication); a null or repeated
+        reference means nothing."""
+        names = entry.get(key) or []
         allowed = [k for k in section.fields if k in NULL_ITEM_FIELDS]
         for index, name in enumerate(names):
             if name not in allowed:
-                self.error(f"`{name}` cannot keep null elements in `{section.name}`; "
-                           f"keep_null_items takes: {', '.join(allowed) or 'nothing here'}",
-                           (*path, "keep_null_items", index))
+                self.error(f"`{name}` cannot {what} in `{section.name}`; "
+                           f"{key} takes: {', '.join(allowed) or 'nothing here'}",
+                           (*path, key, index))
         return frozenset(n for n in names if n in allowed)
 
     def _scope_of(self, section: str, entry: Mapping[str, Any]) -> str | None:

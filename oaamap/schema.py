@@ -83,6 +83,11 @@ def _section_schema(section: SectionSpec) -> dict[str, Any]:
         "keep_null_items": {"type": "array", "uniqueItems": True, "items": {"type": "string"},
                             "description": "list fields (identities) whose null elements are "
                                            "sent as null (default: dropped)"},
+        "keep_repeated_items": {"type": "array", "uniqueItems": True,
+                                "items": {"type": "string"},
+                                "description": "list fields (identities) whose elements are "
+                                               "appended with their repeats (default: each "
+                                               "element once)"},
         "keep_empty": {"type": "boolean",
                        "description": "send an empty-string property value as \"\" "
                                       "(default: omitted)"},
@@ -199,12 +204,14 @@ def _http_properties() -> dict[str, Any]:
                 ["token_url", "client_id", "client_secret"]),
             "github_app": {
                 **_strict({"app_id": scalar, "private_key": string, "private_key_file": string,
-                           "installation_id": scalar, "org": string, "api_url": string},
-                          ["app_id"]),
-                "oneOf": [{"required": ["private_key"]}, {"required": ["private_key_file"]}],
-                "anyOf": [{"required": ["org"]}, {"required": ["installation_id"]}],
+                           "installation_id": scalar, "org": string, "api_url": string,
+                           "token": string}, []),
+                "allOf": [{"anyOf": [{"required": ["private_key"]},
+                                     {"required": ["private_key_file"]}]},
+                          {"anyOf": [{"required": ["org"]}, {"required": ["installation_id"]}]}],
                 "description": "a GitHub App's installation token (JWT RS256 -> installation "
-                               "token, refreshed before it expires)"},
+                               "token, refreshed before it expires); a non-empty `token` is "
+                               "sent instead"},
         }),
         "records": EXPR,
         "paginate": _one_of_keys({
@@ -221,6 +228,11 @@ def _http_properties() -> dict[str, Any]:
                         "description": "GraphQL cursor pagination: the cursor goes into the "
                                        "body's `variables` under `cursor`; `page_info` is a "
                                        "JMESPath to {hasNextPage, endCursor}"},
+            "graphql_variables": {
+                **_strict({"next": text}, ["next"]),
+                "description": "GraphQL paging over several cursors: `next` is a JMESPath over "
+                               "{response, variables} giving the next request's variables "
+                               "(null to stop)"},
         }),
         "for_each": {"type": "object", "minProperties": 1, "maxProperties": 1,
                      "additionalProperties": {"type": "string"}},

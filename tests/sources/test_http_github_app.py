@@ -210,9 +210,7 @@ def test_a_missing_key_file(github: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("auth, message", [
-    (ORG, "`auth: github_app` needs exactly one of `private_key`"),
-    (KEY_FROM_ENV + "          private_key_file: a.pem\n" + ORG,
-     "`auth: github_app` needs exactly one of `private_key`"),
+    (ORG, "`auth: github_app` needs `private_key` (PEM or base64 PEM"),
     (KEY_FROM_ENV, "`auth: github_app` needs `org` (the account the app is installed on) or "
                    "`installation_id`"),
 ])
@@ -240,3 +238,33 @@ def test_the_key_jwt_and_token_never_show(server: LocalServer) -> None:
     # Registered by value: masked wherever they would show, whatever surrounds them.
     shown = mask_text(f"seen ghs_echoed-token-55, {app_jwt} and {PEM.splitlines()[1]}")
     assert shown == "seen ***, *** and ***"
+
+
+def test_both_key_forms_the_first_non_empty_one_is_used(github: str, tmp_path: Path) -> None:
+    """`private_key` and `private_key_file` may both be given (an env var or a file, as Veza's
+    connector takes them): the non-empty one is used."""
+    (tmp_path / "app.pem").write_text(PEM)
+    auth = ('          private_key: "{{ env.GITHUB_KEY_BASE64 | default(\'\') }}"\n'
+            '          private_key_file: "{{ env.GITHUB_KEY | default(\'\') }}"\n' + ORG)
+    plan = plan_one(members_source(github, auth), base_dir=tmp_path)
+    records = read_all(plan, env={"APP_ID": "777", "GITHUB_KEY": "app.pem"})
+    assert len(records) == 8
+    with pytest.raises(SourceError, match="`private_key` and `private_key_file` are both empty"):
+        read_all(plan_one(members_source(github, auth), base_dir=tmp_path), env={"APP_ID": "777"})
+
+
+def test_a_token_is_sent_instead_of_the_app(server: LocalServer) -> None:
+    """A non-empty `token` is sent as the bearer; no JWT is made, no installation asked for."""
+    @server.route("/orgs/acme/members")
+    def members(req: Req) -> Reply:
+        assert req.headers["authorization"] == "Bearer ghp_plain-token"
+        return Reply(200, [{"login": "ann"}])
+
+    auth = ('          private_key: "{{ env.GITHUB_APP_PRIVATE_KEY | default(\'\') }}"\n'
+            '          token: "{{ env.GITHUB_TOKEN | default(\'\') }}"\n' + ORG)
+    plan = plan_one(members_source(server.base, auth))
+    records = read_all(plan, env={"GITHUB_TOKEN": "ghp_plain-token", "APP_ID": ""})
+    assert data(records) == [{"login": "ann"}]
+    assert [r.path for r in server.requests] == ["/orgs/acme/members"]
+    with pytest.raises(SourceError, match="`app_id` is empty \\(and so is `token`\\)"):
+        read_all(plan_one(members_source(server.base, auth)), env={"APP_ID": ""})

@@ -31,10 +31,10 @@ INVALID = [
      "test.yaml:6:13: error: `body` needs `method: POST`"),
     ("paginate_kind", http(U + "      paginate: {link: next}\n"),
      "test.yaml:6:18: error: unknown pagination kind `link` (expected one of: link_header, "
-     "next_url, cursor, offset, page, graphql)"),
+     "next_url, cursor, offset, page, graphql, graphql_variables)"),
     ("paginate_two_kinds", http(U + "      paginate: {link_header: next, page: {}}\n"),
      "test.yaml:6:17: error: pagination must have exactly one key, one of: link_header, "
-     "next_url, cursor, offset, page, graphql; got 2"),
+     "next_url, cursor, offset, page, graphql, graphql_variables; got 2"),
     ("cursor_without_next", http(U + "      paginate: {cursor: {param: after}}\n"),
      "test.yaml:6:26: error: `cursor` pagination needs `next`"),
     ("offset_limit", http(U + "      paginate: {offset: {param: start, limit: 0}}\n"),

@@ -27,7 +27,7 @@ import requests.utils
 
 from ...errors import SourceError, sanitize_url
 from .. import PlanContext
-from .auth import AuthTools, AuthType, register_auth
+from .auth import AuthTools, AuthType, BearerAuth, register_auth
 
 __all__ = ["GitHubAppAuth", "load_private_key"]
 
@@ -190,6 +190,10 @@ def load_private_key(values: Mapping[str, str], tools: AuthTools) -> Any:
 def _key_text(values: Mapping[str, str], tools: AuthTools) -> tuple[str, str]:
     if values.get("private_key", "").strip():
         return values["private_key"].strip(), "`private_key`"
+    if not values.get("private_key_file", "").strip():
+        raise SourceError(tools.source, "`auth: github_app`: `private_key` and "
+                          "`private_key_file` are both empty (and so is `token`); set the "
+                          "environment variable or var they come from")
     path = FilePath(values.get("private_key_file", "").strip())
     try:
         return path.read_text("utf-8").strip(), f"`private_key_file` {path}"
@@ -212,9 +216,9 @@ def _pem(text: str) -> str | None:
 
 def _check(config: Mapping[str, Any], ctx: PlanContext, path: Path) -> bool:
     ok = True
-    if ("private_key" in config) == ("private_key_file" in config):
-        ctx.error("`auth: github_app` needs exactly one of `private_key` (PEM or base64 PEM, "
-                  "e.g. from an environment variable) or `private_key_file` (a PEM file)", path)
+    if "private_key" not in config and "private_key_file" not in config:
+        ctx.error("`auth: github_app` needs `private_key` (PEM or base64 PEM, e.g. from an "
+                  "environment variable) or `private_key_file` (a PEM file)", path)
         ok = False
     if "org" not in config and "installation_id" not in config:
         ctx.error("`auth: github_app` needs `org` (the account the app is installed on) or "
@@ -223,7 +227,19 @@ def _check(config: Mapping[str, Any], ctx: PlanContext, path: Path) -> bool:
     return ok
 
 
+def _build(values: Mapping[str, str], tools: AuthTools) -> requests.auth.AuthBase:
+    """A given `token` (a personal access token, say) is sent as is; else the app's."""
+    token = (values.get("token") or "").strip()
+    if token:
+        return BearerAuth(token)
+    if not (values.get("app_id") or "").strip():
+        raise SourceError(tools.source, "`auth: github_app`: `app_id` is empty (and so is "
+                          "`token`); set the environment variable or var it comes from")
+    return GitHubAppAuth(values, tools)
+
+
 register_auth("github_app", AuthType(
-    keys=("app_id", "private_key", "private_key_file", "installation_id", "org", "api_url"),
-    required=("app_id",), secrets=("private_key",), check=_check, paths=("private_key_file",),
-    build=GitHubAppAuth))
+    keys=("app_id", "private_key", "private_key_file", "installation_id", "org", "api_url",
+          "token"),
+    required=(), secrets=("private_key", "token"), check=_check, paths=("private_key_file",),
+    build=_build))

@@ -28,6 +28,7 @@ __all__ = [
     "PAGINATOR_TYPES",
     "CursorPaginator",
     "GraphQLPaginator",
+    "GraphQLVariablesPaginator",
     "LinkHeaderPaginator",
     "NextUrlPaginator",
     "OffsetPaginator",
@@ -291,6 +292,46 @@ class GraphQLPaginator:
         return self._cursor is not None
 
 
+class GraphQLVariablesPaginator:
+    """GraphQL paging whose next request is computed from the whole answer: `next` is a JMESPath
+    over `{response: <the body>, variables: <this request's variables>}` that yields the object of
+    variables to set for the next request (merged into the body's `variables`), or null / false
+    to stop. For queries that page several connections at once (an outer connection one item at
+    a time, nested ones re-queried while they have more), e.g. Veza's GitHub connector."""
+
+    def __init__(self, next_variables: Expression) -> None:
+        self.expression = next_variables
+        self._next: dict[str, Any] | None = None
+
+    def init_request(self, request: Request) -> None:
+        """Make sure the body has a `variables` object."""
+        if isinstance(request.json, dict) and not isinstance(request.json.get("variables"), dict):
+            request.json["variables"] = {}
+
+    def update_state(self, page: Page) -> None:
+        """Evaluate `next` over the answer and the variables that produced it."""
+        body = page.request.json if isinstance(page.request.json, dict) else {}
+        variables = body.get("variables") if isinstance(body.get("variables"), dict) else {}
+        value = self.expression.search({"response": page.body, "variables": variables})
+        if value is None or value is False:
+            self._next = None
+            return
+        if not isinstance(value, dict) or not value:
+            raise PaginationError(f"`next: {self.expression.text}` is `{value}`, not an object of "
+                                  "variables (or null to stop)")
+        self._next = value
+
+    def update_request(self, request: Request) -> None:
+        """Set the next variables."""
+        assert isinstance(request.json, dict) and self._next is not None
+        request.json["variables"].update(self._next)
+
+    @property
+    def has_next_page(self) -> bool:
+        """True while `next` gave variables."""
+        return self._next is not None
+
+
 # --- planners: check the configuration at plan time, return a factory ---------------------------
 
 def _plan_link_header(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory | None:
@@ -377,9 +418,22 @@ def _plan_graphql(value: Any, ctx: PlanContext, path: Path) -> PaginatorFactory 
     return functools.partial(GraphQLPaginator, variable.lstrip("$"), expression)
 
 
+def _plan_graphql_variables(value: Any, ctx: PlanContext, path: Path
+                            ) -> PaginatorFactory | None:
+    config = expect_mapping(ctx, value, path, "`graphql_variables` pagination")
+    if config is None or not check_keys(ctx, config, path, ("next",), ("next",),
+                                        "`graphql_variables` pagination"):
+        return None
+    text = expect_text(ctx, config["next"], (*path, "next"),
+                       "`next` of `graphql_variables` (a JMESPath over `response` and `variables`)")
+    expression = ctx.expression(text, (*path, "next")) if text else None
+    return functools.partial(GraphQLVariablesPaginator, expression) if expression else None
+
+
 register_paginator("link_header", _plan_link_header)
 register_paginator("next_url", _plan_next_url)
 register_paginator("cursor", _plan_cursor)
 register_paginator("offset", _plan_offset)
 register_paginator("page", _plan_page)
 register_paginator("graphql", _plan_graphql)
+register_paginator("graphql_variables", _plan_graphql_variables)

@@ -72,10 +72,11 @@ def plan_http(name: str, config: Mapping[str, Any], ctx: PlanContext) -> HttpSou
         recurse=_plan_recursion(spec, ctx, base),
         **_plan_limits(spec, ctx, base),
     )
-    if isinstance(spec.get("paginate"), Mapping) and "graphql" in spec["paginate"] \
-            and not source.is_graphql:
-        ctx.error("`paginate: graphql` needs `method: POST` and a `body` with the `query` "
-                  "(and its `variables`)", (*base, "paginate", "graphql"))
+    for kind in ("graphql", "graphql_variables"):
+        if isinstance(spec.get("paginate"), Mapping) and kind in spec["paginate"] \
+                and not source.is_graphql:
+            ctx.error(f"`paginate: {kind}` needs `method: POST` and a `body` with the `query` "
+                      "(and its `variables`)", (*base, "paginate", kind))
     _lint(source, spec, ctx, base)
     return source
 
