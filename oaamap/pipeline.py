@@ -351,7 +351,7 @@ def _render_configuration(mapping: MappingPlan, context: dict[str, Any],
     icon = rendered(ready(mapping.provider_icon))
     data_source = rendered(ready(mapping.data_source))
     static = [mapping.header, *(rule for rule in mapping.rules if not rule.derived)]
-    for template in _templates([*static, *_live_sources(mapping, context, errors)]):
+    for template in _templates([*static, *_live_sources(mapping, context, errors, allowed)]):
         if template.names <= allowed:
             rendered(template)
     if errors:
@@ -364,13 +364,18 @@ _CONFIGURATION_NAMES = frozenset({"env", "vars"})
 
 
 def _live_sources(mapping: MappingPlan, context: Mapping[str, Any],
-                  errors: list[MappingError]) -> list[Any]:
+                  errors: list[MappingError], allowed: frozenset[str]) -> list[Any]:
     """The sources whose configuration is rendered before anything is read. A source disabled by
     `when:` (or fanning out over one) contributes only its condition: its settings may well use
-    variables that are unset precisely because it is off (`auth: github_app` without the app)."""
+    variables that are unset precisely because it is off (`auth: github_app` without the app).
+    A condition that reads a context record is decided once the context sources are read (its
+    source contributes nothing before)."""
     off: set[str] = set()
     for name, source in mapping.sources.items():
         if isinstance(source, ConditionalSource):
+            if not source.when.names <= allowed:
+                off.add(name)
+                continue
             try:
                 if not source.enabled(context):
                     off.add(name)
