@@ -126,3 +126,35 @@ def test_an_unknown_access_level_stops_the_run(serve: Serve, tmp_path: Any) -> N
                      f"base_url={serve(fixtures=fixtures)}")
     assert result.code != 0
     assert "is granted role `60` that no `roles` rule defines" in result.err, result.err
+
+
+def test_branches_the_example_does_not_take(serve: Serve, tmp_path: Any) -> None:
+    """As `add_user` / `discover_group` decide them: a /users record with a SAML identity whose
+    `extern_uid` looks like an email (it replaces the email property, in the email's place), one
+    whose `extern_uid` does not (the email stays), and a group whose description is null (the
+    connector crashes on it: no description)."""
+    import shutil
+
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(EXAMPLE / "fixtures", fixtures)
+    users = json.loads((fixtures / "users.json").read_text())
+    by_name = {u["username"]: u for u in users}
+    by_name["alice"]["group_saml_identity"] = {"extern_uid": "alice.saml@idp.test"}
+    by_name["henry"]["group_saml_identity"] = {"extern_uid": "henry-uid"}
+    (fixtures / "users.json").write_text(json.dumps(users))
+    groups = json.loads((fixtures / "groups.json").read_text())
+    groups[0]["description"] = None
+    (fixtures / "groups.json").write_text(json.dumps(groups))
+    payload = _compile(serve(fixtures=fixtures), "gitlab.acme.test")
+    app = payload["applications"][0]
+    users_by_name = {u["name"]: u for u in app["local_users"]}
+    alice, henry = users_by_name["alice"], users_by_name["henry"]
+    assert alice["identities"] == ["alice@acme.test", "alice.saml@idp.test"]
+    assert list(alice["custom_properties"].items()) == [
+        ("gitlab_id", 2), ("is_licensed", "true"), ("state", "active"),
+        ("email", "alice.saml@idp.test"), ("saml_login", True)]
+    assert henry["identities"] == ["henry@acme.test", "henry-uid"]
+    assert henry["custom_properties"]["email"] == "henry@acme.test"
+    assert henry["custom_properties"]["saml_login"] is True
+    acme = app["resources"][0]
+    assert (acme["id"], "description" in acme) == ("10", False)
