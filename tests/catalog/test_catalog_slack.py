@@ -107,3 +107,40 @@ def test_the_connectors_rules_on_other_workspace_data(serve: Serve, tmp_path: Pa
     grants = {g["identity"]: [p["permission"] for p in g["application_permissions"]]
               for g in json.loads(result.out)["identity_to_permissions"]}
     assert grants == {"U1": ["Member", "Primary Owner"], "U2": ["Guest", "Admin"]}
+
+
+def test_an_ok_false_answer_to_a_group_member_list_is_not_an_empty_group(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slack answers errors with HTTP 200: a `usergroups.users.list` answer without `users`
+    stops the run (as the connector's SlackApiError) instead of reading as a group without
+    members."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"team.info": {"ok": True, "team": {"name": "T"}},
+               "users.list": {"ok": True, "members": [{"id": "U1", "profile": {}}],
+                              "response_metadata": {"next_cursor": ""}},
+               "usergroups.list": {"ok": True, "usergroups": [{"id": "S1", "name": "g"}]}}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            method = self.path.split("?")[0].rsplit("/", 1)[-1]
+            raw = json.dumps(answers.get(method, {"ok": False, "error": "ratelimited"})).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        result = _compile(f"http://127.0.0.1:{server.server_address[1]}/api", monkeypatch)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 3
+    assert "source `usergroup_members`" in result.err
+    assert '"error": "ratelimited"' in result.err
