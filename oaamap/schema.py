@@ -152,7 +152,7 @@ def _derive_schema() -> dict[str, Any]:
                          "of EXPR over the parent records: {NAME: value, records: [parents]}"},
             "recurse": {**named, "description": "{NAME: EXPR}: every node of the trees rooted "
                         "at the parent records, EXPR giving a node's children: {NAME: node, "
-                        "PARENT: parent node, depth: N}"},
+                        "PARENT: parent node, depth: N, ancestors: [root, ..., parent node]}"},
             "parent": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                        "description": "each/recurse: the field holding the parent (default "
                        "`parent`)"},

@@ -7,8 +7,8 @@ Three modes, one per key:
 - `distinct: {NAME: EXPR}`: one record per distinct value of EXPR over all parent records (each
   element when it is a list), first-seen order, `{NAME: <value>, records: [<parents>]}`;
 - `recurse: {NAME: EXPR}`: a walk of the trees whose roots are the parent records and whose
-  children are EXPR of each node, depth first, `{NAME: <node>, PARENT: <parent node>, depth: N}`,
-  with a depth bound and cycle detection.
+  children are EXPR of each node, depth first, `{NAME: <node>, PARENT: <parent node>, depth: N,
+  ancestors: [<root>, ..., <parent node>]}`, with a depth bound and cycle detection.
 
 A derived record's location is its parent's plus the element's place:
 `data/repos.json[#3] members[#2]`, so data errors stay located.
@@ -36,6 +36,8 @@ DEFAULT_MAX_DEPTH = 32
 MAX_DEPTH = 1000  # the largest `max_depth` a mapping may ask for
 CASES = ("insensitive", "sensitive")
 RESERVED = frozenset({"depth", "records"})
+# `recurse` records also hold the path from the root (sub-resource paths are built from it).
+RESERVED_RECURSE = frozenset({"ancestors"})
 
 Path = tuple[Any, ...]
 
@@ -136,8 +138,8 @@ class DeriveSource:
         for root in roots:
             # A root is located where its parent source's record is.
             origin = Origin(self.name, root.origin.where, root.origin.style)
-            yield Record({self.alias: root.data, self.parent_name: None, "depth": 0}, origin,
-                         root.row)
+            yield Record({self.alias: root.data, self.parent_name: None, "depth": 0,
+                          "ancestors": []}, origin, root.row)
             yield from self._walk(root.data, root.ref, [(root.data, self._key(root.data,
                                                                                 root.ref))])
 
@@ -155,8 +157,8 @@ class DeriveSource:
             child_ref = origin.ref(index)
             key = self._key(child, child_ref)
             self._check_cycle(child, key, child_ref, ancestors)
-            yield Record({self.alias: child, self.parent_name: node, "depth": depth},
-                         origin, index)
+            yield Record({self.alias: child, self.parent_name: node, "depth": depth,
+                          "ancestors": [ancestor for ancestor, _ in ancestors]}, origin, index)
             ancestors.append((child, key))
             yield from self._walk(child, child_ref, ancestors)
             ancestors.pop()
@@ -240,6 +242,9 @@ def _check_mode_options(spec: Mapping[str, Any], mode: str, ctx: PlanContext,
     parent = spec.get("parent")
     if parent is not None and (not isinstance(parent, str) or not parent.isidentifier()):
         ctx.error(f"`parent` must be a field name, got `{parent}`", (*base, "parent"))
+    elif mode == "recurse" and parent in {"depth", *RESERVED_RECURSE}:
+        ctx.error(f"`parent` cannot be `{parent}`: a `recurse` record holds its own `{parent}`",
+                  (*base, "parent"))
 
 
 def _plan_named(value: Any, mode: str, parent_name: str, ctx: PlanContext,
@@ -253,7 +258,8 @@ def _plan_named(value: Any, mode: str, parent_name: str, ctx: PlanContext,
         return None
     alias, text = next(iter(mapping.items()))
     alias = str(alias)
-    taken = RESERVED | ({parent_name} if mode != "distinct" else set())
+    taken = (RESERVED | ({parent_name} if mode != "distinct" else set())
+             | (RESERVED_RECURSE if mode == "recurse" else set()))
     if not alias.isidentifier() or alias in taken:
         ctx.error(f"`{mode}` name `{alias}` must be a field name other than "
                   f"{', '.join(f'`{t}`' for t in sorted(taken))}", (*path, alias))
