@@ -73,6 +73,7 @@ class Rule:
     each: tuple[str, Expression] | None = None
     merge: str | None = None
     keep_null_items: frozenset[str] = frozenset()
+    unchecked_refs: frozenset[str] = frozenset()
 
     @property
     def derived(self) -> bool:
@@ -216,6 +217,8 @@ class EntitySet:
     records: Mapping[str, int] = field(default_factory=dict)
     skipped: int = 0
     problems: tuple[PayloadError, ...] = ()
+    # `section.field` -> lower-cased names that rules with `unchecked_refs` may leave undefined
+    unchecked_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Entities per section (and grants), for summaries and the shrink guard."""

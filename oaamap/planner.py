@@ -36,6 +36,9 @@ __all__ = ["plan"]
 Path_ = tuple[Any, ...]
 TEMPLATE_NAMES = frozenset({"env", "vars"})
 NULL_ITEM_FIELDS = frozenset({"identities"})
+# Reference fields a rule may send undefined (`unchecked_refs:`), per section: the SDK sends a
+# role's permission names unchecked and Veza accepts them (Jira's `VIEW_ISSUES`).
+UNCHECKED_REF_FIELDS = {"roles": frozenset({"permissions"})}
 _TAG_KEY = re.compile(r"^[\w\d_]+$")
 
 
@@ -241,7 +244,20 @@ class _Planner:
             each=self.each(entry.get("each"), (*path, "each")),
             merge=str(entry["merge"]) if entry.get("merge") else None,
             keep_null_items=self._keep_null_items(section, entry, path),
+            unchecked_refs=self._unchecked_refs(section, entry, path),
         )
+
+    def _unchecked_refs(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
+                        ) -> frozenset[str]:
+        """`unchecked_refs:` names the reference fields whose names need not be defined."""
+        names = entry.get("unchecked_refs") or []
+        allowed = sorted(UNCHECKED_REF_FIELDS.get(section.name, ()))
+        for index, name in enumerate(names):
+            if name not in allowed:
+                self.error(f"`{name}` cannot be an unchecked reference in `{section.name}`; "
+                           f"unchecked_refs takes: {', '.join(allowed) or 'nothing here'}",
+                           (*path, "unchecked_refs", index))
+        return frozenset(n for n in names if n in allowed)
 
     def _keep_null_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
                          ) -> frozenset[str]:

@@ -86,6 +86,10 @@ def _section_schema(section: SectionSpec) -> dict[str, Any]:
         "keep_empty": {"type": "boolean",
                        "description": "send an empty-string property value as \"\" "
                                       "(default: omitted)"},
+        "unchecked_refs": {"type": "array", "uniqueItems": True, "items": {"type": "string"},
+                           "description": "reference fields (a role's permissions) whose names "
+                                          "are sent as written even when nothing defines them, "
+                                          "as the SDK does"},
         **props,
     }
     return {"type": "array", "items": rule, "description": section.doc}
