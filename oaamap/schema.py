@@ -154,6 +154,9 @@ def _derive_schema() -> dict[str, Any]:
             "parent": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                        "description": "each/recurse: the field holding the parent (default "
                        "`parent`)"},
+            "index": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                      "description": "each: the field holding the element's position in its "
+                      "list, from 0"},
             "case": {"enum": ["insensitive", "sensitive"],
                      "description": "distinct: how text values compare (default insensitive)"},
             "key": {**EXPR, "description": "recurse: a node's identity, for cycle detection"},
