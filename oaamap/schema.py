@@ -178,6 +178,16 @@ def _one_of_keys(properties: dict[str, Any]) -> dict[str, Any]:
     return {**_strict(properties), "minProperties": 1, "maxProperties": 1}
 
 
+def _auth_schema(kinds: dict[str, Any]) -> dict[str, Any]:
+    """One auth kind, or a list of alternatives `{when: COND, KIND: {...}}`: the first true."""
+    alternative = {**_strict({"when": {"type": ["string", "boolean"]}, **kinds}),
+                   "minProperties": 1, "maxProperties": 2}
+    return {"anyOf": [_one_of_keys(kinds),
+                      {"type": "array", "minItems": 1, "items": alternative,
+                       "description": "alternatives: the first whose `when` is true (a missing "
+                                      "`when` is true) authenticates the source"}]}
+
+
 def _http_properties() -> dict[str, Any]:
     text = {"type": "string", "minLength": 1}
     string = {"type": "string"}
@@ -192,7 +202,7 @@ def _http_properties() -> dict[str, Any]:
         "params": {"type": "object", "additionalProperties": {"anyOf": [
             scalar, {"type": "array", "items": scalar}]}},
         "body": {},
-        "auth": _one_of_keys({
+        "auth": _auth_schema({
             "bearer": {"anyOf": [text, _strict({"token": string}, ["token"])]},
             "basic": _strict({"username": string, "password": string},
                              ["username", "password"]),
@@ -277,7 +287,13 @@ def _common_defs() -> dict[str, Any]:
         },
         "definitions": {
             "type": "object", "propertyNames": {"pattern": PROPERTY_NAME_PATTERN},
-            "additionalProperties": {"type": "string", "description": " | ".join(PROPERTY_TYPES)},
+            "additionalProperties": {"anyOf": [
+                {"type": "string", "description": " | ".join(PROPERTY_TYPES)},
+                {"type": "object", "additionalProperties": False, "required": ["type"],
+                 "properties": {"type": {"type": "string"},
+                                "when": {"type": ["string", "boolean"],
+                                         "description": "declared only when this condition "
+                                                        "over vars and env is true"}}}]},
             "description": "property name -> type, in payload order",
         },
         "tags": {"anyOf": [
