@@ -34,6 +34,14 @@ def test_the_payload_is_veza_connectors(jira_api: str) -> None:
     assert json.dumps(payload) == json.dumps(expected("jira", "expected-veza.json"))
 
 
+def test_the_payload_is_veza_connectors_on_reordered_data() -> None:
+    """Projects, scheme entries and users in reverse order, every project's privacy flipped."""
+    with fixture_server("jira", fixtures="fixtures-reordered") as root:
+        code, payload, err = compile_catalog("jira.yaml", _vars(f"{root}/rest/api/3"))
+    assert code == 0, err
+    assert json.dumps(payload) == json.dumps(expected("jira", "expected-veza-reordered.json"))
+
+
 def test_the_application_is_named_after_the_site_host(jira_api: str) -> None:
     code, payload, err = compile_catalog(
         "jira.yaml", _vars(jira_api, jira_url="https://other.atlassian.net/"))
