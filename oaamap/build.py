@@ -95,6 +95,7 @@ class Builder:
         default_factory=lambda: {kind: {} for _, kind in GRANT_IDENTITIES.values()})
     lowered: dict[str, str] = field(default_factory=dict)
     spelling: dict[str, str] = field(default_factory=dict)
+    unchecked: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
@@ -132,6 +133,21 @@ class Builder:
         self._handler(row)(row)
 
     def _handler(self, row: RuleRow) -> Callable[[RuleRow], None]:
+        handle = self._section_handler(row)
+        if row.rule.unchecked_refs:
+            return functools.partial(self._note_unchecked, handle)
+        return handle
+
+    def _note_unchecked(self, handle: Callable[[RuleRow], None], row: RuleRow) -> None:
+        """Remember the names a rule with `unchecked_refs` may leave undefined, then merge."""
+        for name in row.rule.unchecked_refs:
+            value = row.values.get(name)
+            names = self.unchecked.setdefault(f"{row.rule.section}.{name}", set())
+            names.update(str(v).lower() for v in (value if isinstance(value, list) else [value])
+                         if v is not None)
+        handle(row)
+
+    def _section_handler(self, row: RuleRow) -> Callable[[RuleRow], None]:
         section = row.rule.section
         if section == "grants":
             holder, kind, what = self._grant_target(row.rule)
@@ -382,7 +398,8 @@ class Builder:
             sections=sections, grants=self._identity_grants(sections, resource_keys),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
-            problems=(*self.problems, *self._dangling_grants()))
+            problems=(*self.problems, *self._dangling_grants()),
+            unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()})
 
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:

@@ -89,8 +89,10 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                     continue
                 if key == "roles" and section in ("users", "groups"):
                     continue  # granted roles: checked (once) with the other grants
+                unchecked = es.unchecked_refs.get(f"{section}.{key}", frozenset())
                 for name in value if isinstance(value, list) else [value]:
-                    if str(name).lower() not in keys.get(target, set()):
+                    lower = str(name).lower()
+                    if lower not in keys.get(target, set()) and lower not in unchecked:
                         yield PayloadError(
                             f"{section} `{entity.key}` names {key} `{name}` but no "
                             f"`{target}` rule defines it", _pointer(es, section, index),

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from .errors import PayloadError, RowRef, Span
 from .expressions import Expression, OaamapFunctions
-from .sources import Record, SourcePlan
+from .sources import FALSE_TEXTS, Record, SourcePlan
 from .templating import Template
 
 __all__ = [
@@ -74,6 +74,7 @@ class Rule:
     merge: str | None = None
     keep_null_items: frozenset[str] = frozenset()
     keep_repeated_items: frozenset[str] = frozenset()
+    unchecked_refs: frozenset[str] = frozenset()
 
     @property
     def derived(self) -> bool:
@@ -110,6 +111,18 @@ class MappingPlan:
     lookups: Mapping[tuple[str, str], Span | None] = field(default_factory=dict)
     context: tuple[str, ...] = ()
     definitions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # scope -> {name: condition}: definitions declared only when their `when:` renders true
+    definition_conditions: Mapping[str, Mapping[str, Template]] = field(default_factory=dict)
+
+    def active_definitions(self, context: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        """The declared definitions whose `when:` (if any) renders true in `context`."""
+        out: dict[str, dict[str, str]] = {}
+        for scope, names in self.definitions.items():
+            conditions = self.definition_conditions.get(scope, {})
+            out[scope] = {name: kind for name, kind in names.items()
+                          if name not in conditions
+                          or conditions[name].render(context).strip().lower() not in FALSE_TEXTS}
+        return out
 
 
 @dataclass(slots=True)
@@ -217,6 +230,8 @@ class EntitySet:
     records: Mapping[str, int] = field(default_factory=dict)
     skipped: int = 0
     problems: tuple[PayloadError, ...] = ()
+    # `section.field` -> lower-cased names that rules with `unchecked_refs` may leave undefined
+    unchecked_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Entities per section (and grants), for summaries and the shrink guard."""

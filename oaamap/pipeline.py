@@ -245,7 +245,8 @@ def _index(records: list[Record], steps: tuple[tuple[str, bool], ...]
 def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
                         options: CompileOptions, records: _Records,
                         evaluation: Evaluation) -> EntitySet:
-    builder = Builder(mapping.template, strict=options.strict, definitions=mapping.definitions)
+    builder = Builder(mapping.template, strict=options.strict,
+                      definitions=mapping.active_definitions(context))
     header = evaluation.static_row(mapping.header)
     if header is not None:
         builder.add(header)

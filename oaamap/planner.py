@@ -36,6 +36,9 @@ __all__ = ["plan"]
 Path_ = tuple[Any, ...]
 TEMPLATE_NAMES = frozenset({"env", "vars"})
 NULL_ITEM_FIELDS = frozenset({"identities"})
+# Reference fields a rule may send undefined (`unchecked_refs:`), per section: the SDK sends a
+# role's permission names unchecked and Veza accepts them (Jira's `VIEW_ISSUES`).
+UNCHECKED_REF_FIELDS = {"roles": frozenset({"permissions"})}
 _TAG_KEY = re.compile(r"^[\w\d_]+$")
 
 
@@ -57,6 +60,7 @@ class _Planner:
         # Configuration strings may read the context sources' records by name.
         self.template_names = TEMPLATE_NAMES | frozenset(self.context)
         self.functions.bind_tables(self.data.get("tables") or {})
+        self.definition_conditions: dict[str, dict[str, Template]] = {}
         self.definitions = self._definitions()
 
     def _context(self) -> tuple[str, ...]:
@@ -95,6 +99,9 @@ class _Planner:
         out: dict[str, str] = {}
         seen: dict[str, str] = {}
         for name, kind in names.items():
+            if isinstance(kind, Mapping):  # {type: TYPE, when: COND}: declared when COND holds
+                self._definition_condition(kind, path, str(name))
+                kind = kind.get("type")
             upper = str(kind).upper()
             if upper not in PROPERTY_TYPES:
                 self.error(f"property type `{kind}` is not one of {', '.join(PROPERTY_TYPES)}",
@@ -108,6 +115,18 @@ class _Planner:
             seen[str(name).lower()] = str(name)
             out[str(name)] = upper
         return out
+
+    def _definition_condition(self, entry: Mapping[str, Any], path: Path_, name: str) -> None:
+        raw = entry.get("when")
+        if raw is None:
+            return
+        text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw).strip()
+        if "{{" not in text and "{%" not in text:
+            text = f"{{{{ {text} }}}}"
+        scope = (f"resources:{path[2]}" if path[1] == "resources" else
+                 DEFINITION_SCOPES.get(str(self.data.get("template")), {}).get(path[1], ""))
+        self.definition_conditions.setdefault(scope, {})[name] = self.template(
+            text, (*path, name, "when"))
 
     def error(self, message: str, path: Path_, *, hint: str | None = None,
               expression: str | None = None, on_key: bool = False) -> None:
@@ -244,7 +263,20 @@ class _Planner:
                                              "keep null elements"),
             keep_repeated_items=self._keep_items(section, entry, path, "keep_repeated_items",
                                                  "keep repeated elements"),
+            unchecked_refs=self._unchecked_refs(section, entry, path),
         )
+
+    def _unchecked_refs(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_
+                        ) -> frozenset[str]:
+        """`unchecked_refs:` names the reference fields whose names need not be defined."""
+        names = entry.get("unchecked_refs") or []
+        allowed = sorted(UNCHECKED_REF_FIELDS.get(section.name, ()))
+        for index, name in enumerate(names):
+            if name not in allowed:
+                self.error(f"`{name}` cannot be an unchecked reference in `{section.name}`; "
+                           f"unchecked_refs takes: {', '.join(allowed) or 'nothing here'}",
+                           (*path, "unchecked_refs", index))
+        return frozenset(n for n in names if n in allowed)
 
     def _keep_items(self, section: SectionSpec, entry: Mapping[str, Any], path: Path_,
                     key: str, what: str) -> frozenset[str]:
@@ -492,6 +524,6 @@ def plan(doc: Document, variables: Mapping[str, str] | None = None,
         variables=_variables(planner, variables or {}), sources=sources, header=header,
         rules=tuple(rules), functions=planner.functions,
         lookups=dict(planner.lookups), context=planner.context,
-        definitions=planner.definitions)
+        definitions=planner.definitions, definition_conditions=planner.definition_conditions)
     collector.raise_if_any()
     return result, collector.warnings

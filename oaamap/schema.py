@@ -91,6 +91,10 @@ def _section_schema(section: SectionSpec) -> dict[str, Any]:
         "keep_empty": {"type": "boolean",
                        "description": "send an empty-string property value as \"\" "
                                       "(default: omitted)"},
+        "unchecked_refs": {"type": "array", "uniqueItems": True, "items": {"type": "string"},
+                           "description": "reference fields (a role's permissions) whose names "
+                                          "are sent as written even when nothing defines them, "
+                                          "as the SDK does"},
         **props,
     }
     return {"type": "array", "items": rule, "description": section.doc}
@@ -156,6 +160,9 @@ def _derive_schema() -> dict[str, Any]:
             "parent": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                        "description": "each/recurse: the field holding the parent (default "
                        "`parent`)"},
+            "index": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                      "description": "each: the field holding the element's position in its "
+                      "list, from 0"},
             "case": {"enum": ["insensitive", "sensitive"],
                      "description": "distinct: how text values compare (default insensitive)"},
             "key": {**EXPR, "description": "recurse: a node's identity, for cycle detection"},
@@ -177,6 +184,16 @@ def _one_of_keys(properties: dict[str, Any]) -> dict[str, Any]:
     return {**_strict(properties), "minProperties": 1, "maxProperties": 1}
 
 
+def _auth_schema(kinds: dict[str, Any]) -> dict[str, Any]:
+    """One auth kind, or a list of alternatives `{when: COND, KIND: {...}}`: the first true."""
+    alternative = {**_strict({"when": {"type": ["string", "boolean"]}, **kinds}),
+                   "minProperties": 1, "maxProperties": 2}
+    return {"anyOf": [_one_of_keys(kinds),
+                      {"type": "array", "minItems": 1, "items": alternative,
+                       "description": "alternatives: the first whose `when` is true (a missing "
+                                      "`when` is true) authenticates the source"}]}
+
+
 def _http_properties() -> dict[str, Any]:
     text = {"type": "string", "minLength": 1}
     string = {"type": "string"}
@@ -191,7 +208,7 @@ def _http_properties() -> dict[str, Any]:
         "params": {"type": "object", "additionalProperties": {"anyOf": [
             scalar, {"type": "array", "items": scalar}]}},
         "body": {},
-        "auth": _one_of_keys({
+        "auth": _auth_schema({
             "bearer": {"anyOf": [text, _strict({"token": string}, ["token"])]},
             "basic": _strict({"username": string, "password": string},
                              ["username", "password"]),
@@ -283,7 +300,13 @@ def _common_defs() -> dict[str, Any]:
         },
         "definitions": {
             "type": "object", "propertyNames": {"pattern": PROPERTY_NAME_PATTERN},
-            "additionalProperties": {"type": "string", "description": " | ".join(PROPERTY_TYPES)},
+            "additionalProperties": {"anyOf": [
+                {"type": "string", "description": " | ".join(PROPERTY_TYPES)},
+                {"type": "object", "additionalProperties": False, "required": ["type"],
+                 "properties": {"type": {"type": "string"},
+                                "when": {"type": ["string", "boolean"],
+                                         "description": "declared only when this condition "
+                                                        "over vars and env is true"}}}]},
             "description": "property name -> type, in payload order",
         },
         "tags": {"anyOf": [

@@ -20,6 +20,7 @@ from ..expressions import Expression
 from ..templating import Template, compile_template
 
 __all__ = [
+    "FALSE_TEXTS",
     "SOURCE_KINDS",
     "ConditionalSource",
     "PlanContext",
@@ -190,7 +191,7 @@ def register_source_kind(kind: str, factory: SourceFactory) -> None:
 # Keys every source kind accepts beside its own (`when:`); the kinds never see them.
 COMMON_KEYS = ("when",)
 # What a rendered `when:` reads as false (vars are strings: `--var app=false`).
-_FALSE_TEXTS = frozenset({"", "false", "0", "no", "off", "none"})
+FALSE_TEXTS = frozenset({"", "false", "0", "no", "off", "none"})
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class ConditionalSource:
         Raises:
             MappingError: the condition uses an undefined value.
         """
-        return self.when.render(context).strip().lower() not in _FALSE_TEXTS
+        return self.when.render(context).strip().lower() not in FALSE_TEXTS
 
     def read(self, ctx: ReadContext) -> Iterator[Record]:
         """The inner source's records, or none (and a note) when the condition is false."""

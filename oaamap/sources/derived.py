@@ -3,7 +3,7 @@
 Three modes, one per key:
 
 - `each: {NAME: EXPR}`: one record per element of the list EXPR of each parent record,
-  `{PARENT: <parent record>, NAME: <element>}`;
+  `{PARENT: <parent record>, NAME: <element>}` (with `index: I`, also `I: <its position>`);
 - `distinct: {NAME: EXPR}`: one record per distinct value of EXPR over all parent records (each
   element when it is a list), first-seen order, `{NAME: <value>, records: [<parents>]}`;
 - `recurse: {NAME: EXPR}`: a walk of the trees whose roots are the parent records and whose
@@ -31,7 +31,7 @@ from .checks import check_keys, did_you_mean, expect_int, expect_mapping
 __all__ = ["DEFAULT_MAX_DEPTH", "MAX_DEPTH", "DeriveSource", "plan_derive"]
 
 MODES = ("each", "distinct", "recurse")
-OPTIONS = ("from", "parent", *MODES, "case", "key", "max_depth")
+OPTIONS = ("from", "parent", *MODES, "case", "key", "max_depth", "index")
 DEFAULT_MAX_DEPTH = 32
 MAX_DEPTH = 1000  # the largest `max_depth` a mapping may ask for
 CASES = ("insensitive", "sensitive")
@@ -57,6 +57,8 @@ class DeriveSource:
         case_sensitive: `distinct` compares text values with their case.
         key: `recurse`: a node's identity, for cycle detection.
         max_depth: `recurse`: the deepest level allowed (roots are level 0).
+        index_name: `each`: the field holding the element's position in its list (from 0), or
+            None (no such field).
     """
 
     name: str
@@ -69,6 +71,7 @@ class DeriveSource:
     case_sensitive: bool = False
     key: Expression | None = None
     max_depth: int = DEFAULT_MAX_DEPTH
+    index_name: str | None = None
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -109,7 +112,10 @@ class DeriveSource:
                 continue
             origin = Origin(self.name, f"{parent.ref}{label}", "index")
             for index, element in enumerate(elements):
-                yield Record({self.parent_name: parent.data, self.alias: element}, origin, index)
+                data = {self.parent_name: parent.data, self.alias: element}
+                if self.index_name is not None:
+                    data[self.index_name] = index
+                yield Record(data, origin, index)
 
     def _distinct(self, parents: list[Record]) -> Iterator[Record]:
         found: dict[Any, tuple[Any, list[dict[str, Any]], RowRef, int]] = {}
@@ -209,7 +215,21 @@ def plan_derive(name: str, config: Mapping[str, Any], ctx: PlanContext) -> Deriv
         name=name, span=ctx.span_of(("sources", name)), parent_source=parent_source, mode=mode,
         alias=alias, expression=expression, parent_name=parent_name,
         case_sensitive=spec.get("case") == "sensitive", key=key,
-        max_depth=max_depth or DEFAULT_MAX_DEPTH)
+        max_depth=max_depth or DEFAULT_MAX_DEPTH, index_name=_index_name(spec, alias, parent_name,
+                                                                         ctx, (*base, "index")))
+
+
+def _index_name(spec: Mapping[str, Any], alias: str, parent_name: str, ctx: PlanContext,
+                path: Path) -> str | None:
+    """`index: NAME` (`each`): the field that holds the element's position in its list."""
+    name = spec.get("index")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.isidentifier() or name in (alias, parent_name):
+        ctx.error(f"`index` must be a field name other than `{alias}` and `{parent_name}`, got "
+                  f"`{name}`", path)
+        return None
+    return name
 
 
 def _plan_from(name: str, value: Any, ctx: PlanContext, path: Path) -> str | None:
@@ -231,7 +251,7 @@ def _plan_from(name: str, value: Any, ctx: PlanContext, path: Path) -> str | Non
 def _check_mode_options(spec: Mapping[str, Any], mode: str, ctx: PlanContext,
                         base: Path) -> None:
     allowed = {"case": ("distinct",), "key": ("recurse",), "max_depth": ("recurse",),
-               "parent": ("each", "recurse")}
+               "parent": ("each", "recurse"), "index": ("each",)}
     for option, modes in allowed.items():
         if option in spec and mode not in modes:
             ctx.error(f"`{option}` applies to {' and '.join(f'`{m}`' for m in modes)}, not to "

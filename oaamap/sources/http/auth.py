@@ -21,7 +21,7 @@ import requests.auth
 
 from ...errors import SourceError
 from ...templating import Template
-from .. import PlanContext
+from .. import FALSE_TEXTS, PlanContext
 from ..checks import check_keys, expect_one_key, expect_text
 from ..files import resolve
 from .redact import Redactor
@@ -30,6 +30,7 @@ from .request import Response
 __all__ = [
     "AUTH_TYPES",
     "ApiKeyAuth",
+    "AuthChoice",
     "AuthSpec",
     "AuthTools",
     "AuthType",
@@ -142,8 +143,64 @@ class AuthSpec:
         return auth_type.build(rendered, tools)
 
 
-def plan_auth(value: Any, ctx: PlanContext, path: Path) -> AuthSpec | None:
-    """Check an `auth:` block and compile its templates (over `env` and `vars` only)."""
+@dataclass(frozen=True)
+class AuthChoice:
+    """`auth:` as a list of alternatives: the first whose `when` renders true is used.
+
+    Attributes:
+        alternatives: (condition or None for "always", the planned auth) in file order.
+    """
+
+    alternatives: tuple[tuple[Template | None, AuthSpec], ...]
+
+    def build(self, context: Mapping[str, Any], tools: AuthTools) -> requests.auth.AuthBase:
+        """Build the first alternative whose condition holds.
+
+        Raises:
+            SourceError: no condition holds.
+        """
+        for when, spec in self.alternatives:
+            if when is None or when.render(context).strip().lower() not in FALSE_TEXTS:
+                return spec.build(context, tools)
+        conditions = ", ".join(f"`{w.text}`" for w, _ in self.alternatives if w is not None)
+        raise SourceError(tools.source, f"`auth`: no alternative applies ({conditions} are all "
+                          "false); set the environment variables of one of them")
+
+
+def plan_auth(value: Any, ctx: PlanContext, path: Path) -> AuthSpec | AuthChoice | None:
+    """Check an `auth:` block (one kind, or a list of alternatives with `when:`) and compile
+    its templates (over `env` and `vars` only)."""
+    if isinstance(value, list):
+        return _plan_choice(value, ctx, path)
+    return _plan_one(value, ctx, path)
+
+
+def _plan_choice(value: list[Any], ctx: PlanContext, path: Path) -> AuthChoice | None:
+    alternatives: list[tuple[Template | None, AuthSpec]] = []
+    for index, entry in enumerate(value):
+        at = (*path, index)
+        if not isinstance(entry, Mapping):
+            ctx.error("an `auth` alternative must be a mapping `{when: COND, KIND: {...}}`", at)
+            return None
+        when = None
+        if "when" in entry:
+            raw = entry["when"]
+            text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw).strip()
+            if "{{" not in text and "{%" not in text:
+                text = f"{{{{ {text} }}}}"
+            # a credential position: the condition may test a secret's presence
+            when = ctx.template(text, (*at, "when"), credential=True)
+        spec = _plan_one({k: v for k, v in entry.items() if k != "when"}, ctx, at)
+        if spec is None:
+            return None
+        alternatives.append((when, spec))
+    if not alternatives:
+        ctx.error("`auth` needs at least one alternative", path)
+        return None
+    return AuthChoice(tuple(alternatives))
+
+
+def _plan_one(value: Any, ctx: PlanContext, path: Path) -> AuthSpec | None:
     chosen = expect_one_key(ctx, value, path, "auth", AUTH_TYPES)
     if chosen is None:
         return None

@@ -15,7 +15,7 @@ from ...redact import mask_text, remember
 from ...templating import Template
 from .. import ReadContext, Record
 from ..json_source import shape_problem
-from .auth import AuthSpec, AuthTools
+from .auth import AuthChoice, AuthSpec, AuthTools
 from .client import HttpClient, RetryPolicy, make_session
 from .fanout import ordered_map
 from .paginators import PaginationError, PaginatorFactory
@@ -41,7 +41,7 @@ class HttpSource:
     secret_headers: tuple[str, ...] = ()
     params: tuple[tuple[str, Template | tuple[Template, ...]], ...] = ()
     body: BodyTree = None
-    auth: AuthSpec | None = None
+    auth: AuthSpec | AuthChoice | None = None
     records: Expression | None = None
     paginator: PaginatorFactory | None = None
     for_each: tuple[str, str] | None = None
