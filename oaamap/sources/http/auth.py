@@ -256,18 +256,13 @@ class ApiKeyAuth(requests.auth.AuthBase):
         return r
 
 
-class OAuth2ClientCredentials(requests.auth.AuthBase):
-    """OAuth 2.0 client credentials (RFC 6749 section 4.4): one token, fetched when first needed,
-    shared by every request of the source (thread-safe), refreshed shortly before `expires_in`
-    runs out or after a 401.
+class CachedTokenAuth(requests.auth.AuthBase):
+    """A bearer token fetched when first needed (`_fetch` sets `_token` and `_expires_at`),
+    shared by every request of the source (thread-safe), fetched again once `_expires_at` has
+    passed or after a 401 (`refresh`)."""
 
-    The client authenticates in the form body by default (`client_auth: body`), or with HTTP
-    Basic (`client_auth: basic`).
-    """
-
-    def __init__(self, values: Mapping[str, str], tools: AuthTools,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._values, self._tools, self._clock = dict(values), tools, clock
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at: float | None = None
@@ -293,6 +288,24 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             if used == self._token:
                 self._token = None
         return True
+
+    def _fetch(self) -> None:
+        raise NotImplementedError
+
+
+class OAuth2ClientCredentials(CachedTokenAuth):
+    """OAuth 2.0 client credentials (RFC 6749 section 4.4): one token, fetched when first needed,
+    shared by every request of the source (thread-safe), refreshed shortly before `expires_in`
+    runs out or after a 401.
+
+    The client authenticates in the form body by default (`client_auth: body`), or with HTTP
+    Basic (`client_auth: basic`).
+    """
+
+    def __init__(self, values: Mapping[str, str], tools: AuthTools,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(clock)
+        self._values, self._tools = dict(values), tools
 
     def _fetch(self) -> None:
         values = self._values

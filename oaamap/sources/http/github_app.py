@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -27,7 +26,7 @@ import requests.utils
 
 from ...errors import SourceError, sanitize_url
 from .. import PlanContext
-from .auth import AuthTools, AuthType, BearerAuth, register_auth
+from .auth import AuthTools, AuthType, BearerAuth, CachedTokenAuth, register_auth
 
 __all__ = ["GitHubAppAuth", "load_private_key"]
 
@@ -39,7 +38,7 @@ MAX_INSTALLATION_PAGES = 100
 Path = tuple[Any, ...]
 
 
-class GitHubAppAuth(requests.auth.AuthBase):
+class GitHubAppAuth(CachedTokenAuth):
     """The installation token of a GitHub App: fetched when first needed, shared by every
     request of the source (thread-safe), refreshed before it expires or after a 401."""
 
@@ -47,41 +46,16 @@ class GitHubAppAuth(requests.auth.AuthBase):
                  clock: Callable[[], float] = time.time) -> None:
         if tools.call_json is None:
             raise SourceError(tools.source, "`auth: github_app` needs an HTTP client")
-        self._tools, self._clock, self._call = tools, clock, tools.call_json
+        super().__init__(clock)
+        self._tools, self._call = tools, tools.call_json
         self._api = (values.get("api_url") or DEFAULT_API).strip().rstrip("/")
         self._app_id = values["app_id"].strip()
         self._account = (values.get("org") or "").strip()
         self._installation = (values.get("installation_id") or "").strip() or None
         self._key = load_private_key(values, tools)
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._refresh_at: float | None = None
-        self.fetches = 0
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self.token()}"
-        return r
 
     def __repr__(self) -> str:
         return "<GitHubAppAuth ***>"
-
-    def token(self) -> str:
-        """The current installation token, fetched first when there is none or it is about to
-        expire."""
-        with self._lock:
-            stale = self._refresh_at is not None and self._clock() >= self._refresh_at
-            if self._token is None or stale:
-                self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def refresh(self, request: requests.PreparedRequest) -> bool:
-        """Forget the token `request` used (unless another thread already replaced it)."""
-        used = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
-        with self._lock:
-            if used == self._token:
-                self._token = None
-        return True
 
     def app_jwt(self) -> str:
         """A fresh JWT signed with the app's key (registered as a secret)."""
@@ -111,7 +85,7 @@ class GitHubAppAuth(requests.auth.AuthBase):
         self._tools.redactor.add(token)
         self.fetches += 1
         self._token = token
-        self._refresh_at = _refresh_at(body.get("expires_at"), self._clock())
+        self._expires_at = _refresh_at(body.get("expires_at"), self._clock())
 
     def _find_installation(self, app_jwt: str) -> str:
         """The id of the installation on `org` (the account login, any case)."""
