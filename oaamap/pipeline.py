@@ -488,7 +488,8 @@ def _serialise_checked(entities: EntitySet) -> IO[str]:
     spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115  (returned open, owned by the result)
         max_size=SPOOL_IN_MEMORY, mode="w+", encoding="ascii")
     pieces: list[str] = []
-    for piece in iter_json(payload, schema):
+    floats = any("NUMBER" in types.values() for types in entities.property_types.values())
+    for piece in iter_json(payload, schema, floats=floats):
         pieces.append(piece)
         if len(pieces) >= 4096:
             spool.write("".join(pieces))
