@@ -20,6 +20,7 @@ from ..expressions import Expression
 from ..templating import Template, compile_template
 
 __all__ = [
+    "PROGRESS_EVERY",
     "SOURCE_KINDS",
     "ConditionalSource",
     "PlanContext",
@@ -30,6 +31,8 @@ __all__ = [
     "plan_source",
     "register_source_kind",
 ]
+
+PROGRESS_EVERY = 10_000  # records between two progress reports
 
 
 class Record:
