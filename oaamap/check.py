@@ -291,11 +291,54 @@ def _identity_entry_valid(item: dict[str, Any]) -> bool:
     return True
 
 
+MAX_TEXT_VALUE = 4096  # timestamps and property values
+_USER_STRINGS = {"name": MAX_NAME, "email": MAX_NAME, "id": MAX_NAME,
+                 "created_at": MAX_TEXT_VALUE, "last_login_at": MAX_TEXT_VALUE,
+                 "deactivated_at": MAX_TEXT_VALUE, "password_last_changed_at": MAX_TEXT_VALUE}
+_USER_LISTS = frozenset({"identities", "groups", "access_creds"})
+_USER_TYPED = frozenset({"is_active", "user_type"})  # a bool; an enum member (canonical())
+_PROPERTY_NAMES: dict[str, bool] = {}
+
+
+def _property_name_valid(name: str) -> bool:
+    """The schema's `propertyNames` test of custom properties, once per distinct name."""
+    valid = _PROPERTY_NAMES.get(name)
+    if valid is None:
+        valid = _PROPERTY_NAMES[name] = _validator("application").is_valid(
+            {name: ""}, "custom_properties")
+    return valid
+
+
+def _local_user_valid(item: dict[str, Any]) -> bool:
+    """A `local_users` entry that `templates.application.user` built from normalised values: its
+    keys and types are right by construction (strings, lists of strings, a bool, an enum member),
+    so string lengths and property names are left; tags, owners, a null in a list and property
+    values other than strings get the whole schema."""
+    for key, value in item.items():
+        limit = _USER_STRINGS.get(key)
+        if limit is not None:
+            if len(value) > limit:
+                return False
+        elif key in _USER_LISTS:
+            for text in value:
+                if text.__class__ is not str or len(text) > MAX_NAME:
+                    return False
+        elif key == "custom_properties":
+            for name, text in value.items():
+                if text.__class__ is not str or len(text) > MAX_TEXT_VALUE or \
+                        not _property_name_valid(name):
+                    return False
+        elif key not in _USER_TYPED:
+            return False
+    return True
+
+
 # Payload definitions whose items the template builds with the right shape: a test of what
 # construction cannot guarantee. False means "not known valid": the schema then decides (and
 # names each violation).
 CONSTRUCTED: dict[str, Callable[[dict[str, Any]], bool]] = {
     "identity_to_permission": _identity_entry_valid,
+    "local_user": _local_user_valid,
 }
 
 

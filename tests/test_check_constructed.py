@@ -49,3 +49,31 @@ def test_identity_entry_test_agrees_with_the_schema(item: dict[str, Any]) -> Non
     assert not constructed or valid  # never passes what the schema refuses
     if "custom_properties" not in item["role_assignments"][0]:
         assert constructed == valid  # and refuses only what it refuses (then it names why)
+
+
+def _user(**changes: Any) -> dict[str, Any]:
+    user: dict[str, Any] = {
+        "name": "ann", "email": "a@x", "identities": ["a@x"], "groups": ["g"],
+        "is_active": True, "created_at": "2020-01-02T03:04:05Z", "user_type": "human",
+        "custom_properties": {"title": "Engineer"}, "id": "u1"}
+    user.update(changes)
+    return {k: v for k, v in user.items() if v is not None}
+
+
+@pytest.mark.parametrize("item", [
+    _user(), _user(name="n" * MAX_NAME), _user(name="n" * (MAX_NAME + 1)),
+    _user(email="e" * (MAX_NAME + 1)), _user(created_at="t" * 4097),
+    _user(groups=["g" * (MAX_NAME + 1)]), _user(identities=["a@x", None]),
+    _user(custom_properties={"Bad-Name": "x"}), _user(custom_properties={"n" * 513: "x"}),
+    _user(custom_properties={"title": "t" * 4097}), _user(custom_properties={"level": 3}),
+    _user(tags=[{"key": "bad key", "value": "v"}]), _user(tags=[{"key": "k", "value": "v"}]),
+], ids=["plain", "longest-name", "long-name", "long-email", "long-timestamp", "long-group",
+        "null-identity", "bad-property-name", "long-property-name", "long-property-value",
+        "number-property", "bad-tag", "tag"])
+def test_local_user_test_agrees_with_the_schema(item: dict[str, Any]) -> None:
+    valid = _validator("application").is_valid(item, "local_user")
+    constructed = CONSTRUCTED["local_user"](item)
+    assert not constructed or valid
+    if "tags" not in item and item["identities"][-1] is not None and \
+            all(isinstance(v, str) for v in item["custom_properties"].values()):
+        assert constructed == valid
