@@ -511,8 +511,13 @@ def _declared(row: RuleRow, name: str) -> str | None:
 
 def _freeze_grants(grants: _Grants, identity: str, final_keys: Mapping[str, str]
                    ) -> IdentityGrants:
-    def keys(targets: Iterable[str]) -> tuple[str, ...]:
-        return tuple(map(final_keys.__getitem__, targets))
+    def keys(targets: list[str] | dict[str, None]) -> list[str]:
+        # The draft's list of lower-cased targets becomes the list of payload keys in place:
+        # a million grants' keys are not copied (the draft is released right after).
+        if type(targets) is not list:
+            targets = list(targets)
+        targets[:] = map(final_keys.__getitem__, targets)
+        return targets
 
     roles = tuple(
         RoleAssignment(name, apply, keys(targets), props or {})
