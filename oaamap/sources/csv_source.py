@@ -174,6 +174,7 @@ class CellStream:
     def data_of(self, cells: list[str]) -> dict[str, Any]:
         """A row's record data."""
         header = self.header
+        data: dict[str, Any]
         if self.only_empty:
             data = dict(zip(header, cells, strict=False))
             if "" in cells:
@@ -184,7 +185,6 @@ class CellStream:
         if len(cells) < self.width:
             data.update(dict.fromkeys(header[len(cells):]))
         return data
-
 
     def __iter__(self) -> Iterator[Record]:
         record = self.record
@@ -204,8 +204,8 @@ class CellRecord(Record):
         self.origin = stream.origin
         self.row = stream.line
 
-    @property  # type: ignore[override]
-    def data(self) -> dict[str, Any]:
+    @property
+    def data(self) -> dict[str, Any]:  # type: ignore[override]  # read-only: built from cells
         """The record's data, as `CellStream.record` builds it."""
         return self.stream.data_of(self.cells)
 
