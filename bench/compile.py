@@ -167,6 +167,7 @@ FULL = Size(users=100_000, groups=1_000, resources=5_000, grants=1_000_000)
 QUICK = Size(users=10_000, groups=100, resources=500, grants=100_000)
 LARGE = Size(users=300_000, groups=3_000, resources=15_000, grants=3_000_000)
 SCALING = (QUICK, FULL, LARGE)
+SIZES = {"quick": QUICK, "full": FULL, "large": LARGE}
 """The sizes of the scaling table: 100k, 1M and 3M grant rows (the same shape, 10 grant rows
 per user)."""
 
@@ -267,8 +268,11 @@ def ensure_data(size: Size) -> Path:
         print(f"data: cached {directory.relative_to(REPO_DIR)}", flush=True)
         return directory
     started = time.perf_counter()
-    generate(size, directory)
-    marker.write_text("ok\n", encoding="utf-8")
+    # In a child: this process must stay small, or its own peak would show in the peaks of
+    # the runs it starts afterwards (a child's ru_maxrss starts from its parent's at fork).
+    name = next(k for k, v in SIZES.items() if v == size)
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--generate", name],
+                   cwd=REPO_DIR, check=True)
     print(f"data: generated {directory.relative_to(REPO_DIR)} in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return directory
@@ -421,6 +425,15 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def compare_in_child(oaamap_out: Path, sdk_out: Path) -> str | None:
+    """`compare`, run in a child process: loading two payloads would grow this process, and with
+    it the peak RSS of every run started after (see `ensure_data`)."""
+    found = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--compare",
+                            str(oaamap_out), str(sdk_out)], cwd=REPO_DIR, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    return found or None
+
+
 def compare(oaamap_out: Path, sdk_out: Path) -> str | None:
     """Load both payloads and return their first difference (None when they are equal)."""
     with open(oaamap_out, encoding="utf-8") as handle:
@@ -537,7 +550,7 @@ def measure(size: Size, repeat: int, label: str) -> tuple[list[Contender], str |
             print(f"{label} run {i + 1}/{repeat} {contender.name:<14} "
                   f"{contender.walls[-1]:7.2f} s wall {contender.cpus[-1]:7.2f} s cpu "
                   f"{contender.rss_mb[-1]:7.0f} MB", flush=True)
-    return contenders, compare(contenders[0].output, contenders[1].output)
+    return contenders, compare_in_child(contenders[0].output, contenders[1].output)
 
 
 def scaling_table(rows: Sequence[tuple[Size, int, list[Contender], str | None]]) -> str:
@@ -568,9 +581,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "`small` without 3M, `none` (the default with --quick)")
     parser.add_argument("--floor", nargs=2, type=Path, metavar=("DATA", "OUT"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--generate", choices=tuple(SIZES), help=argparse.SUPPRESS)
+    parser.add_argument("--compare", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor:
         floor(*args.floor)
+        return 0
+    if args.generate:
+        size = SIZES[args.generate]
+        generate(size, OUT_DIR / size.key)
+        (OUT_DIR / size.key / ".complete").write_text("ok\n", encoding="utf-8")
+        return 0
+    if args.compare:
+        print(compare(*args.compare) or "")
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
