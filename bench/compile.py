@@ -1,14 +1,15 @@
 """The compile benchmark: oaamap vs a hand-written oaaclient connector vs a read-and-dump floor.
 
-Run `python bench/compile.py` (about 2-4 minutes on 2 cores) or `python bench/compile.py --quick`
-(10x smaller, a smoke run). It:
+Run `python bench/compile.py` (about 3-5 minutes on 2 cores, the scaling runs included) or
+`python bench/compile.py --quick` (10x smaller, a smoke run). It:
 
 1. generates, once, a deterministic synthetic application export (users, groups, roles, resources
    and grant rows as CSVs, plus an oaamap `mapping.yaml`) under `bench/out/data-.../`;
 2. runs each contender `--repeat` times, each run in its own subprocess, and reads the child's wall
    time and peak RSS (`os.wait4`, i.e. that child's own `ru_maxrss`);
 3. prints a table of medians, the ratios with their targets (PASS/FAIL), and whether oaamap's
-   payload equals the oaaclient connector's after `json.loads` (else the first differing path).
+   payload equals the oaaclient connector's after `json.loads` (else the first differing path);
+4. runs the 100k and 3M grant-row exports once each (`--scaling`) and prints the scaling table.
 
 The contenders:
 
@@ -164,6 +165,11 @@ class Size:
 
 FULL = Size(users=100_000, groups=1_000, resources=5_000, grants=1_000_000)
 QUICK = Size(users=10_000, groups=100, resources=500, grants=100_000)
+LARGE = Size(users=300_000, groups=3_000, resources=15_000, grants=3_000_000)
+SCALING = (QUICK, FULL, LARGE)
+SIZES = {"quick": QUICK, "full": FULL, "large": LARGE}
+"""The sizes of the scaling table: 100k, 1M and 3M grant rows (the same shape, 10 grant rows
+per user)."""
 
 
 def _write(path: Path, header: Sequence[str], rows: Iterator[Sequence[Any]] | list[Any]) -> None:
@@ -262,8 +268,11 @@ def ensure_data(size: Size) -> Path:
         print(f"data: cached {directory.relative_to(REPO_DIR)}", flush=True)
         return directory
     started = time.perf_counter()
-    generate(size, directory)
-    marker.write_text("ok\n", encoding="utf-8")
+    # In a child: this process must stay small, or its own peak would show in the peaks of
+    # the runs it starts afterwards (a child's ru_maxrss starts from its parent's at fork).
+    name = next(k for k, v in SIZES.items() if v == size)
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--generate", name],
+                   cwd=REPO_DIR, check=True)
     print(f"data: generated {directory.relative_to(REPO_DIR)} in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return directory
@@ -416,6 +425,15 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def compare_in_child(oaamap_out: Path, sdk_out: Path) -> str | None:
+    """`compare`, run in a child process: loading two payloads would grow this process, and with
+    it the peak RSS of every run started after (see `ensure_data`)."""
+    found = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--compare",
+                            str(oaamap_out), str(sdk_out)], cwd=REPO_DIR, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    return found or None
+
+
 def compare(oaamap_out: Path, sdk_out: Path) -> str | None:
     """Load both payloads and return their first difference (None when they are equal)."""
     with open(oaamap_out, encoding="utf-8") as handle:
@@ -458,6 +476,13 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+TARGET_VS_SDK = 0.50
+"""oaamap's wall time at most half the oaaclient connector's (at least 2x faster)."""
+TARGET_VS_FLOOR = 3.00
+TARGET_RSS = 3.00
+"""oaamap's peak RSS at most 3x its payload's size."""
+
+
 def report(contenders: Sequence[Contender], size: Size, repeat: int,
            difference: str | None) -> str:
     """The printed table, ratios with targets and the correctness line."""
@@ -478,12 +503,13 @@ def report(contenders: Sequence[Contender], size: Size, repeat: int,
     size_ratio = base.payload_mb / oaamap.payload_mb
     lines += [
         "",
-        f"oaamap time / (a) oaaclient time     {vs_sdk:6.2f}x   target <= 1.00x  "
-        f"{_verdict(vs_sdk <= 1.0)}  (cpu {oaamap.cpu / sdk.cpu:.2f}x)",
-        f"oaamap time / (b) floor time         {vs_floor:6.2f}x   target <= 3.00x  "
-        f"{_verdict(vs_floor <= 3.0)}  (cpu {oaamap.cpu / base.cpu:.2f}x)",
-        f"oaamap peak RSS / payload size       {rss_ratio:6.2f}x   target <= 3.00x  "
-        f"{_verdict(rss_ratio <= 3.0)}",
+        f"oaamap time / (a) oaaclient time     {vs_sdk:6.2f}x   target <= {TARGET_VS_SDK:.2f}x  "
+        f"{_verdict(vs_sdk <= TARGET_VS_SDK)}  (cpu {oaamap.cpu / sdk.cpu:.2f}x)",
+        f"oaamap time / (b) floor time         {vs_floor:6.2f}x   target <= "
+        f"{TARGET_VS_FLOOR:.2f}x  {_verdict(vs_floor <= TARGET_VS_FLOOR)}  "
+        f"(cpu {oaamap.cpu / base.cpu:.2f}x)",
+        f"oaamap peak RSS / payload size       {rss_ratio:6.2f}x   target <= {TARGET_RSS:.2f}x  "
+        f"{_verdict(rss_ratio <= TARGET_RSS)}",
         f"floor payload / oaamap payload       {size_ratio:6.2f}x   target 0.90-1.10x "
         f"{_verdict(0.9 <= size_ratio <= 1.1)} ({base.output.stat().st_size:,} vs "
         f"{oaamap.output.stat().st_size:,} bytes)",
@@ -495,29 +521,10 @@ def report(contenders: Sequence[Contender], size: Size, repeat: int,
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The benchmark command line (and the floor's, with `--floor DATA OUT`)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (default 3)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a 10x smaller export, for a smoke run")
-    parser.add_argument("--floor", nargs=2, type=Path, metavar=("DATA", "OUT"),
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.floor:
-        floor(*args.floor)
-        return 0
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-
-    started = time.perf_counter()
-    size = QUICK if args.quick else FULL
-    data = ensure_data(size)
-    results = OUT_DIR / ("results-quick" if args.quick else "results")
-    results.mkdir(parents=True, exist_ok=True)
+def contenders_for(data: Path, results: Path) -> list[Contender]:
+    """oaamap, (a) the oaaclient connector and (b) the floor, on the export in `data`."""
     python = sys.executable
-    contenders = [
+    return [
         Contender("oaamap", [python, "-m", "oaamap", "compile", str(data / "mapping.yaml"),
                              "-o", str(results / "oaamap.json"), "--quiet"],
                   results / "oaamap.json"),
@@ -528,16 +535,84 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 str(results / "floor.json")],
                   results / "floor.json"),
     ]
-    digest = source_digest()
-    for i in range(args.repeat):
+
+
+def measure(size: Size, repeat: int, label: str) -> tuple[list[Contender], str | None]:
+    """Run the three contenders `repeat` times each, interleaved, on the export of `size`;
+    returns them and the first difference between oaamap's and oaaclient's payloads."""
+    data = ensure_data(size)
+    results = OUT_DIR / f"results-{label}"
+    results.mkdir(parents=True, exist_ok=True)
+    contenders = contenders_for(data, results)
+    for i in range(repeat):
         for contender in contenders:
             run_once(contender, results / f"{contender.name.split()[-1]}.log")
-            print(f"run {i + 1}/{args.repeat} {contender.name:<14} "
+            print(f"{label} run {i + 1}/{repeat} {contender.name:<14} "
                   f"{contender.walls[-1]:7.2f} s wall {contender.cpus[-1]:7.2f} s cpu "
                   f"{contender.rss_mb[-1]:7.0f} MB", flush=True)
-    difference = compare(contenders[0].output, contenders[1].output)
+    return contenders, compare_in_child(contenders[0].output, contenders[1].output)
+
+
+def scaling_table(rows: Sequence[tuple[Size, int, list[Contender], str | None]]) -> str:
+    """One line per export size: each contender's wall time, oaamap's ratios and peak RSS."""
+    lines = [f"{'grant rows':>11}{'runs':>5}{'oaamap s':>10}{'(a) s':>8}{'(b) s':>8}"
+             f"{'vs (a)':>8}{'vs (b)':>8}{'rows/s':>11}{'RSS MB':>8}{'payload':>9}"
+             f"{'RSS/pl':>8}  identical",
+             "-" * 106]
+    for size, repeat, (mine, sdk, base), difference in rows:
+        lines.append(
+            f"{size.grants:>11,}{repeat:>5}{mine.wall:>10.2f}{sdk.wall:>8.2f}{base.wall:>8.2f}"
+            f"{mine.wall / sdk.wall:>7.2f}x{mine.wall / base.wall:>7.2f}x"
+            f"{size.grants / mine.wall:>11,.0f}{mine.rss:>8.0f}{mine.payload_mb:>8.1f}M"
+            f"{mine.rss / mine.payload_mb:>7.2f}x  {'yes' if difference is None else 'no'}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The benchmark command line (and the floor's, with `--floor DATA OUT`)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a 10x smaller export, for a smoke run")
+    parser.add_argument("--scaling", choices=("all", "small", "none"), default=None,
+                        help="also run the other sizes once each and print the scaling table: "
+                             "`all` 100k, 1M and 3M grant rows (the default of a full run), "
+                             "`small` without 3M, `none` (the default with --quick)")
+    parser.add_argument("--floor", nargs=2, type=Path, metavar=("DATA", "OUT"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--generate", choices=tuple(SIZES), help=argparse.SUPPRESS)
+    parser.add_argument("--compare", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.floor:
+        floor(*args.floor)
+        return 0
+    if args.generate:
+        size = SIZES[args.generate]
+        generate(size, OUT_DIR / size.key)
+        (OUT_DIR / size.key / ".complete").write_text("ok\n", encoding="utf-8")
+        return 0
+    if args.compare:
+        print(compare(*args.compare) or "")
+        return 0
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    started = time.perf_counter()
+    size = QUICK if args.quick else FULL
+    digest = source_digest()
+    contenders, difference = measure(size, args.repeat, "quick" if args.quick else "full")
     print()
     print(report(contenders, size, args.repeat, difference))
+    scaling = args.scaling or ("none" if args.quick else "all")
+    if scaling != "none":
+        rows = [(size, args.repeat, contenders, difference)]
+        for other in SCALING:
+            if other != size and (other != LARGE or scaling == "all"):
+                rows.append((other, 1, *measure(other, 1, f"g{other.grants}")))
+        rows.sort(key=lambda row: row[0].grants)
+        print("\nScaling (the main size: its medians; the others: 1 run each)\n")
+        print(scaling_table(rows))
     if source_digest() != digest:
         print("\nWARNING: oaamap/ sources changed while the benchmark ran (a shared checkout): "
               "the runs mix versions; run it again.")

@@ -151,7 +151,7 @@ class Builder:
         section = row.rule.section
         if section == "grants":
             holder, kind, what = self._grant_target(row.rule)
-            return functools.partial(self._grant, holder, kind, what)
+            return functools.partial(self._grant, holder, kind, what, self.by_spelling[kind])
         if section == "app_assignments":
             return self.assignments.append
         if self.sections[section].single:
@@ -299,10 +299,10 @@ class Builder:
             target = self.targets_of[id(rule)] = (holder, GRANT_IDENTITIES[holder][1], what)
         return target
 
-    def _grant(self, holder: str, kind: str, what: str, row: RuleRow) -> None:
+    def _grant(self, holder: str, kind: str, what: str, by_spelling: dict[str, _Grants],
+               row: RuleRow) -> None:
         values = row.values
         identity = values[holder]
-        by_spelling = self.by_spelling[kind]
         grants = by_spelling.get(identity)
         if grants is None:
             grants = by_spelling[identity] = self._grants_of(kind, identity, row)
@@ -354,7 +354,15 @@ class Builder:
         elif apply is not None:
             entry[1] = apply
         if resources:
-            entry[2] = self._targets(entry[2], resources)
+            targets = entry[2]
+            if len(resources) == 1 and type(targets) is list and len(targets) < SMALL_TARGETS:
+                # The common grant row (one resource): `_targets` inlined.
+                target = resources[0]
+                lower = self.lowered.get(target) or self._key(target)
+                if lower not in targets:
+                    targets.append(lower)
+            else:
+                entry[2] = self._targets(targets, resources)
         if properties:
             entry[3] = {**(entry[3] or {}), **properties}
 
@@ -393,12 +401,13 @@ class Builder:
             scope, ((g.ref, [t for e in g.roles.values() for t in e[2]]
                      + [t for e in g.resources.values() for t in e[1]])
                     for g in self.grants.values()), resource_keys, self.spelling)
+        grants, matched = self._identity_grants(sections, resource_keys)
         return EntitySet(
             template=self.template, header=self.header or _empty_header(self.template),
-            sections=sections, grants=self._identity_grants(sections, resource_keys),
+            sections=sections, grants=grants,
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
-            problems=(*self.problems, *self._dangling_grants()),
+            problems=(*self.problems, *self._dangling_grants(matched)),
             unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()})
 
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
@@ -462,18 +471,23 @@ class Builder:
         return out
 
     def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
-                         resource_keys: Mapping[str, str]) -> tuple[IdentityGrants, ...]:
+                         resource_keys: Mapping[str, str]
+                         ) -> tuple[tuple[IdentityGrants, ...], int]:
+        """The identities' grants in the SDK's order, and how many of them an entity defines
+        (`_dangling_grants` needs that count only)."""
         out = []
+        matched = 0
         # A reference to a resource no rule defines keeps its spelling (and is reported).
         final_keys = {**self.spelling, **resource_keys}
-        for _kind, identity, grants in self._grants_in_order(sections):
+        for kind, identity, grants in self._grants_in_order(sections):
+            matched += kind != "idp"
             frozen = _freeze_grants(grants, identity, final_keys)
             if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
                 out.append(frozen)
             # The draft is no longer needed; releasing it now keeps the peak low.
             grants.roles = {}
             grants.resources = {}
-        return tuple(out)
+        return tuple(out), matched
 
     def _grants_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
                          ) -> Iterator[tuple[str, str, _Grants]]:
@@ -489,7 +503,11 @@ class Builder:
                 if held is not None:
                     yield kind, entity.key, held
 
-    def _dangling_grants(self) -> list[PayloadError]:
+    def _dangling_grants(self, matched: int) -> list[PayloadError]:
+        """A grant of an identity no rule defines: looked for only when the grants the entities
+        matched (in `_identity_grants`) are fewer than the grants."""
+        if matched == sum(kind != "idp" for kind, _ in self.grants):
+            return []
         out = []
         for (kind, lower), grants in self.grants.items():
             if kind == "idp":
@@ -514,8 +532,13 @@ def _declared(row: RuleRow, name: str) -> str | None:
 
 def _freeze_grants(grants: _Grants, identity: str, final_keys: Mapping[str, str]
                    ) -> IdentityGrants:
-    def keys(targets: Iterable[str]) -> tuple[str, ...]:
-        return tuple(map(final_keys.__getitem__, targets))
+    def keys(targets: list[str] | dict[str, None]) -> list[str]:
+        # The draft's list of lower-cased targets becomes the list of payload keys in place:
+        # a million grants' keys are not copied (the draft is released right after).
+        if type(targets) is not list:
+            targets = list(targets)
+        targets[:] = map(final_keys.__getitem__, targets)
+        return targets
 
     roles = tuple(
         RoleAssignment(name, apply, keys(targets), props or {})

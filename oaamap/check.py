@@ -12,7 +12,8 @@ Timestamps and required fields are checked where they are read (stage 5), with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -54,12 +55,52 @@ def _pointer(es: EntitySet, section: str, index: int) -> str:
 
 
 
-def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[str, str]],
+class _PropertyRules:
+    """What property checks need, computed once per scope and per name rather than per entity:
+    each scope's declared types by lower-cased name, and each name's validity."""
+
+    def __init__(self, types: Mapping[str, Mapping[str, str]]) -> None:
+        self.types = types
+        self.scopes: dict[str, dict[str, str]] = {}
+        self.names: dict[str, bool] = {}
+
+    def declared(self, scope: str) -> dict[str, str]:
+        """Declared types of a scope; names are matched case-insensitively, as the SDK's
+        set_property does."""
+        found = self.scopes.get(scope)
+        if found is None:
+            found = self.scopes[scope] = {n.lower(): t
+                                          for n, t in self.types.get(scope, {}).items()}
+        return found
+
+    def fine(self, entity: Entity, scope: str) -> bool:
+        """Whether `_check_properties` would find nothing (the common case, tested first)."""
+        declared = self.declared(scope)
+        for name, value in entity.properties.items():
+            if not self.valid_name(name):
+                return False
+            kind = declared.get(name.lower()) if declared else None
+            if kind and value is not None and not TYPE_CHECKS[kind](value):
+                return False
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                return False
+        return True
+
+    def valid_name(self, name: str) -> bool:
+        """The SDK's name rule (a regex), once per distinct name."""
+        valid = self.names.get(name)
+        if valid is None:
+            valid = self.names[name] = valid_property_name(name)
+        return valid
+
+
+def _check_properties(entity: Entity, scope: str, rules: _PropertyRules,
                       pointer: str) -> Iterator[PayloadError]:
-    # Names are matched case-insensitively to their definitions, as the SDK's set_property does.
-    declared = {n.lower(): t for n, t in types.get(scope, {}).items()}
+    if not entity.properties:
+        return
+    declared = rules.declared(scope)
     for name, value in entity.properties.items():
-        if not valid_property_name(name):
+        if not rules.valid_name(name):
             yield PayloadError(f"property name `{name}` is invalid (the SDK checks "
                                "^[a-z][a-z_]*$ on the lower-cased name)", pointer, entity.ref)
         kind = declared.get(name.lower())
@@ -80,19 +121,30 @@ def _check_properties(entity: Entity, scope: str, types: Mapping[str, Mapping[st
 def _references(es: EntitySet) -> Iterator[PayloadError]:
     spec = TEMPLATES[es.template]
     keys = {name: {e.key.lower() for e in items} for name, items in es.sections.items()}
+    # The references that exist, per target section, as written: a million entities name the
+    # same few thousand groups, each looked up (and lower-cased) once.
+    known: dict[str, set[Any]] = {}
     for section, items in es.sections.items():
-        fields = spec.sections[section].fields
+        # granted roles (`roles` of users and groups) are checked (once) with the other grants
+        references = [(key, field.refers_to) for key, field in spec.sections[section].fields.items()
+                      if field.refers_to is not None and field.kind in ("ref", "ref_list")
+                      and not (key == "roles" and section in ("users", "groups"))]
+        if not references:
+            continue
         for index, entity in enumerate(items):
-            for key, value in entity.values.items():
-                target = fields[key].refers_to if key in fields else None
-                if target is None or fields[key].kind not in ("ref", "ref_list"):
+            for key, target in references:
+                value = entity.values.get(key)
+                if value is None:
                     continue
-                if key == "roles" and section in ("users", "groups"):
-                    continue  # granted roles: checked (once) with the other grants
+                seen = known.setdefault(target, set())
                 unchecked = es.unchecked_refs.get(f"{section}.{key}", frozenset())
                 for name in value if isinstance(value, list) else [value]:
+                    if name in seen:
+                        continue
                     lower = str(name).lower()
-                    if lower not in keys.get(target, set()) and lower not in unchecked:
+                    if lower in keys.get(target, set()):
+                        seen.add(name)
+                    elif lower not in unchecked:
                         yield PayloadError(
                             f"{section} `{entity.key}` names {key} `{name}` but no "
                             f"`{target}` rule defines it", _pointer(es, section, index),
@@ -103,6 +155,8 @@ def _grant_references(es: EntitySet) -> Iterator[PayloadError]:
     roles = {e.key.lower() for e in es.sections.get("roles", ())}
     permissions = {e.key.lower() for e in es.sections.get("permissions", ())}
     resources = set(es.resource_keys.values())
+    if _grants_all_known(es, roles, permissions, resources):
+        return
     for index, grants in enumerate(es.grants):
         pointer = f"/identity_to_permissions/{index}"
         who = f"{grants.identity_type} `{grants.identity}`"
@@ -123,6 +177,21 @@ def _grant_references(es: EntitySet) -> Iterator[PayloadError]:
                 if key not in resources:
                     yield PayloadError(f"{who} is granted access to resource `{key}` that no "
                                        "`resources` rule defines", pointer, grants.ref)
+
+
+def _grants_all_known(es: EntitySet, roles: set[str], permissions: set[str],
+                      resources: set[str]) -> bool:
+    """Whether every granted role, permission and resource exists: each distinct name checked
+    once (the grants name a few roles a million times); only then is no grant walked again."""
+    assignments = [ra for g in es.grants for ra in g.role_assignments]
+    role_names = {ra.role for ra in assignments}
+    permission_names = {p for g in es.grants for p in g.app_permissions}
+    permission_names.update(p for g in es.grants for p, _ in g.resource_permissions)
+    keys = itertools.chain(itertools.chain.from_iterable(ra.resources for ra in assignments),
+                           *(keys for g in es.grants for _, keys in g.resource_permissions))
+    return (roles.issuperset(r.lower() for r in role_names)
+            and permissions.issuperset(p.lower() for p in permission_names)
+            and resources.issuperset(keys))
 
 
 def _cycles(es: EntitySet, section: str, field_name: str) -> Iterator[PayloadError]:
@@ -165,13 +234,16 @@ def _as_list(value: Any) -> list[Any]:
 def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
     header_scope = {"application": "application", "identity_provider": "idp",
                     "hris": "system"}[es.template]
-    yield from _check_properties(es.header, header_scope, es.property_types, "")
+    rules = _PropertyRules(es.property_types)
+    yield from _check_properties(es.header, header_scope, rules, "")
     for section, items in es.sections.items():
         for index, entity in enumerate(items):
-            pointer = _pointer(es, section, index)
+            if not entity.properties:
+                continue
             scope = (f"resources:{entity.values.get('type', '')}" if section == "resources"
                      else section)
-            yield from _check_properties(entity, scope, es.property_types, pointer)
+            if not rules.fine(entity, scope):
+                yield from _check_properties(entity, scope, rules, _pointer(es, section, index))
 
 
 @lru_cache(maxsize=4)
@@ -194,6 +266,84 @@ def _friendlier(violation: Any) -> str:
     return str(violation.message)
 
 
+MAX_NAME = 512  # the payload schema's maxLength of names and identifiers
+MAX_KEY = 4096  # and of resource keys (dotted paths)
+
+
+def _identity_entry_valid(item: dict[str, Any]) -> bool:
+    """An `identity_to_permissions` entry that `templates.application.identity_entry` built: its
+    keys, types and enumerations are right by construction (strings from normalised values, the
+    identity type from GRANT_IDENTITIES, booleans from bool()), so only string lengths are left;
+    role assignment properties (names and values from the data) get the whole schema."""
+    if len(item["identity"]) > MAX_NAME:
+        return False
+    for grant in item.get("application_permissions", ()):
+        if len(grant["permission"]) > MAX_NAME or len(grant["application"]) > MAX_NAME:
+            return False
+        resources = grant.get("resources")
+        if resources and max(map(len, resources)) > MAX_KEY:
+            return False
+    for assignment in item.get("role_assignments", ()):
+        if "custom_properties" in assignment or len(assignment["role"]) > MAX_NAME or \
+                len(assignment["application"]) > MAX_NAME:
+            return False
+        resources = assignment.get("resources")
+        if resources and max(map(len, resources)) > MAX_KEY:
+            return False
+    return True
+
+
+MAX_TEXT_VALUE = 4096  # timestamps and property values
+_USER_STRINGS = {"name": MAX_NAME, "email": MAX_NAME, "id": MAX_NAME,
+                 "created_at": MAX_TEXT_VALUE, "last_login_at": MAX_TEXT_VALUE,
+                 "deactivated_at": MAX_TEXT_VALUE, "password_last_changed_at": MAX_TEXT_VALUE}
+_USER_LISTS = frozenset({"identities", "groups", "access_creds"})
+_USER_TYPED = frozenset({"is_active", "user_type"})  # a bool; an enum member (canonical())
+_PROPERTY_NAMES: dict[str, bool] = {}
+
+
+def _property_name_valid(name: str) -> bool:
+    """The schema's `propertyNames` test of custom properties, once per distinct name."""
+    valid = _PROPERTY_NAMES.get(name)
+    if valid is None:
+        valid = _PROPERTY_NAMES[name] = _validator("application").is_valid(
+            {name: ""}, "custom_properties")
+    return valid
+
+
+def _local_user_valid(item: dict[str, Any]) -> bool:
+    """A `local_users` entry that `templates.application.user` built from normalised values: its
+    keys and types are right by construction (strings, lists of strings, a bool, an enum member),
+    so string lengths and property names are left; tags, owners, a null in a list and property
+    values other than strings get the whole schema."""
+    for key, value in item.items():
+        limit = _USER_STRINGS.get(key)
+        if limit is not None:
+            if len(value) > limit:
+                return False
+        elif key in _USER_LISTS:
+            for text in value:
+                if text.__class__ is not str or len(text) > MAX_NAME:
+                    return False
+        elif key == "custom_properties":
+            for name, text in value.items():
+                if text.__class__ is not str or len(text) > MAX_TEXT_VALUE or \
+                        not _property_name_valid(name):
+                    return False
+        elif key not in _USER_TYPED:
+            return False
+    return True
+
+
+# Payload definitions whose items the template builds with the right shape: a test of what
+# construction cannot guarantee. False means "not known valid": the schema then decides (and
+# names each violation).
+CONSTRUCTED: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "identity_to_permission": _identity_entry_valid,
+    "local_user": _local_user_valid,
+}
+
+
 class SchemaCheck:
     """Checks a payload against its template's JSON Schema while it is being serialised.
 
@@ -211,6 +361,9 @@ class SchemaCheck:
         self._report(self.validator.errors(skeleton_payload))
 
     def __call__(self, item: dict[str, Any], definition: str, pointer: str) -> None:
+        constructed = CONSTRUCTED.get(definition)
+        if constructed is not None and constructed(item):
+            return
         if not self.validator.is_valid(item, definition):
             self._report(self.validator.errors(item, definition, pointer))
 

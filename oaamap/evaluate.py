@@ -6,6 +6,7 @@ Values are normalised to the field's kind here (a number id becomes a string, a 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from .errors import DataError, RowRef, Span, Warning_
 from .expressions import _FALSE, _TRUE, FunctionError, _is_false, _text, to_rfc3339
 from .language import IDP_PROVIDER_TYPES, TEMPLATES, FieldSpec
 from .model import Rule, RuleRow
-from .rowgen import FALLBACK, RowFunction, generate_row_function
+from .rowgen import FALLBACK, NotInlinable, RowFunction, generate_row_function
 from .sources import Record
 from .templating import Template
 
@@ -239,6 +240,8 @@ class _Compiled:
     pending: set[str] = field(default_factory=set)
     first_keys: tuple[str, ...] | None = None
     fast: RowFunction | None = None
+    # The row function over a CSV row's cells, for a header's columns and null texts.
+    cell_function: Callable[[Mapping[str, int], frozenset[str]], RowFunction] | None = None
     fallback_key: str | None = None
     seen_keys: dict[str, None] = field(default_factory=dict)
     produced: int = -1
@@ -295,9 +298,11 @@ class Evaluation:
         compiled = self._compile(rule)
         self._compiled.append(compiled)
         where = rule.where.evaluate if rule.where is not None else None
-        records = iter(records)
         if where is None and rule.each is None:
-            yield from self._plain_rows(compiled, records)
+            if hasattr(records, "cells"):
+                yield from self._cell_rows(compiled, records)
+            else:
+                yield from self._plain_rows(compiled, iter(records))
             return
         for record in records:
             data = record.data
@@ -331,6 +336,42 @@ class Evaluation:
                 row = row_of(compiled, record, data)
             if row is not None:
                 yield row
+
+    def _cell_rows(self, compiled: _Compiled, stream: Any) -> Iterator[RuleRow]:
+        # A CSV stream (`CellStream`): the generated function reads each row's cells by column
+        # index, with a record made only for the row's location (its dict built if ever read).
+        cells = stream.cells()
+        first = next(cells, None)
+        if first is None:
+            return
+        rows = itertools.chain((first,), cells)
+        fast = self._cell_function(compiled, stream.header, stream.nulls)
+        if fast is None:
+            yield from self._plain_rows(compiled, map(stream.record, rows))
+            return
+        # Every record has every header column: the first stands for all.
+        self._track_fields(compiled, dict.fromkeys(stream.header))
+        row_of = self._row
+        lazy = stream.lazy_record
+        for row_cells in rows:
+            record = lazy(row_cells)
+            row = fast(row_cells, record)
+            if row is FALLBACK:
+                row = row_of(compiled, record, record.data)
+            if row is not None:
+                yield row
+
+    def _cell_function(self, compiled: _Compiled, header: tuple[str, ...],
+                       nulls: frozenset[str]) -> RowFunction | None:
+        if compiled.cell_function is None:
+            return None
+        columns = {name: index for index, name in enumerate(header)}
+        if compiled.pending - set(columns):
+            return None  # a field no record has: the record path reports it
+        try:
+            return compiled.cell_function(columns, nulls)
+        except NotInlinable:
+            return None
 
     def _expand(self, rule: Rule, record: Record, data: dict[str, Any]
                 ) -> Iterable[dict[str, Any]]:
@@ -366,14 +407,19 @@ class Evaluation:
             pending.discard(rule.each[0])
         identifier = identifier_key(rule, self.template)
         fallback = _fallback_key(rule, self.template)
-        fast = generate_row_function(
-            rule.fields, specs, normalisers, identifier,
-            self._one_of(rule),
-            lambda values, data, record: self._finish_row(rule, values, record, data),
-            None if rule.properties or rule.tags.pairs or rule.tags.expression is not None
-            else lambda values, record: RuleRow(rule, values, {}, [], record),
-            defer=(fallback,) if fallback else ())
-        return _Compiled(rule, fields, identifier, pending, fast=fast, fallback_key=fallback)
+        make_row = (None if rule.properties or rule.tags.pairs or rule.tags.expression is not None
+                    else lambda values, record: RuleRow(rule, values, {}, [], record))
+
+        def generate(columns: Mapping[str, int] | None = None,
+                     nulls: frozenset[str] = frozenset({""})) -> RowFunction:
+            return generate_row_function(
+                rule.fields, specs, normalisers, identifier, self._one_of(rule),
+                lambda values, data, record: self._finish_row(rule, values, record, data),
+                make_row, defer=(fallback,) if fallback else (), columns=columns, nulls=nulls)
+
+        return _Compiled(rule, fields, identifier, pending, fast=generate(),
+                         cell_function=generate if make_row is not None else None,
+                         fallback_key=fallback)
 
     def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
         # Runs only while some field read by the rule has not been seen in any record yet.

@@ -6,7 +6,7 @@ RowRef of the record that first produced them (their provenance).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -189,7 +189,7 @@ class RoleAssignment(NamedTuple):
 
     role: str
     apply_to_application: bool | None
-    resources: tuple[str, ...]
+    resources: Sequence[str]  # the builder's own list of keys (not copied into a tuple)
     properties: Mapping[str, Any]
 
 
@@ -199,7 +199,7 @@ class IdentityGrants(NamedTuple):
     identity: str
     identity_type: str
     app_permissions: tuple[str, ...]
-    resource_permissions: tuple[tuple[str, tuple[str, ...]], ...]
+    resource_permissions: tuple[tuple[str, Sequence[str]], ...]
     role_assignments: tuple[RoleAssignment, ...]
     ref: RowRef | None
 

@@ -3,6 +3,7 @@ compile, check. (Pushing is stage 9, in `veza/`, run by the CLI after a successf
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import json
@@ -34,7 +35,7 @@ from .loader import load
 from .model import EntitySet, MappingPlan, RuleRow
 from .planner import plan
 from .redact import VEZA_KEY_VAR
-from .sources import ConditionalSource, ReadContext, Record
+from .sources import PROGRESS_EVERY, ConditionalSource, ReadContext, Record
 from .sources.files import resolve
 from .templates import compile_payload, iter_json, skeleton
 from .templating import Template
@@ -42,7 +43,6 @@ from .templating import Template
 __all__ = ["CompileOptions", "CompileResult", "compile_mapping", "plan_mapping"]
 
 ProgressHook = Callable[[str, int], None]
-PROGRESS_EVERY = 10_000
 SPOOL_IN_MEMORY = 16 * 1024 * 1024  # larger payloads spool to a temporary file
 
 
@@ -174,14 +174,29 @@ class _Records:
         self.indexes: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
         self.errors: list[DataError] = []
 
-    def of(self, name: str) -> Iterator[Record] | list[Record]:
-        """The records of a source: a stream for its only consumer, else the kept list."""
+    def of(self, name: str) -> Iterable[Record] | list[Record]:
+        """The records of a source: a stream for its only consumer, else the kept list.
+
+        A CSV source's stream also offers its rows' cells (`CellStream`), which rules read
+        without a record per row; it counts its rows itself.
+        """
         if name in self.kept:
             return self.kept[name]
         if self.uses.get(name, 0) > 1:
             self.kept[name] = list(self._read(name))
             return self.kept[name]
+        read_cells = getattr(self.mapping.sources[name], "read_cells", None)
+        if read_cells is not None and self.limit is None:
+            stream: Iterable[Record] = read_cells(self.ctx, functools.partial(self._count, name))
+            return stream
         return self._read(name)
+
+    def _count(self, name: str, count: int) -> None:
+        # A CellStream's report: rows so far, or (zero or negative) the total at the end.
+        if count <= 0:
+            self.counts[name] = -count
+        if self.progress is not None:
+            self.progress(name, count)
 
     def kept_list(self, name: str) -> list[Record]:
         result = self.of(name)
@@ -495,7 +510,8 @@ def _serialise_checked(entities: EntitySet) -> IO[str]:
     spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115  (returned open, owned by the result)
         max_size=SPOOL_IN_MEMORY, mode="w+", encoding="ascii")
     pieces: list[str] = []
-    for piece in iter_json(payload, schema):
+    floats = any("NUMBER" in types.values() for types in entities.property_types.values())
+    for piece in iter_json(payload, schema, floats=floats):
         pieces.append(piece)
         if len(pieces) >= 4096:
             spool.write("".join(pieces))

@@ -8,6 +8,11 @@ inlined, and strings take the fast path. Anything unusual — a null identifier 
 value that needs normalising and fails, any exception — returns FALLBACK, and the generic loop
 evaluates the row again, so it alone decides skips and reports errors: the two paths cannot disagree
 on what is kept.
+
+The same function can read a CSV row's cells by column index instead of a record dict (`columns`):
+then no dict and no record are made per row. Only top-level fields of the header and the inlined
+operators can be read that way; a rule with anything else gets no cell function (`NotInlinable`)
+and reads records.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from typing import Any
 from .expressions import Expression, _is_false, compile_node
 from .language import FieldSpec
 
-__all__ = ["FALLBACK", "RowFunction", "generate_row_function"]
+__all__ = ["FALLBACK", "NotInlinable", "RowFunction", "generate_row_function"]
 
 FALLBACK = object()
 RowFunction = Callable[[dict[str, Any], Any], Any]
 _DIRECT = frozenset({"str", "ref"})
 _LISTS = frozenset({"str_list", "ref_list", "enum_list"})
+
+
+class NotInlinable(Exception):
+    """A rule's expressions need the record dict: no cell function for it."""
 
 
 def _get(value: Any, key: str) -> Any:
@@ -36,9 +45,24 @@ def _get(value: Any, key: str) -> Any:
 class _Writer:
     """Builds the source of one row function and the namespace it runs in."""
 
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {"_get": _get, "_false": _is_false, "FALLBACK": FALLBACK}
+    def __init__(self, columns: Mapping[str, int] | None = None,
+                 nulls: frozenset[str] = frozenset({""})) -> None:
+        self.names: dict[str, Any] = {"_get": _get, "_false": _is_false, "FALLBACK": FALLBACK,
+                                      "_nulls": nulls}
         self.counter = 0
+        self.columns = columns
+        self.only_empty = nulls == frozenset({""})
+
+    def cell(self, key: str) -> str:
+        """A top-level field read from the row's cells (an empty or null-value cell is null)."""
+        assert self.columns is not None
+        index = self.columns.get(key)
+        if index is None:
+            raise NotInlinable(key)  # the generic path reports a field no record has
+        if self.only_empty:
+            return f"(data[{index}] or None)"
+        t = self.temp()
+        return f"(None if ({t} := data[{index}]) in _nulls else {t})"
 
     def bind(self, value: Any) -> str:
         self.counter += 1
@@ -52,6 +76,8 @@ class _Writer:
 
     def expression(self, expr: Expression) -> str:
         if expr.parsed is None or expr.functions is None:
+            if self.columns is not None:
+                raise NotInlinable(expr.text)
             return f"{self.bind(expr.evaluate)}(data)"
         return self.node(expr.parsed, "data", expr)
 
@@ -60,7 +86,9 @@ class _Writer:
         children = node.get("children", [])
         if kind == "field":
             key = node["value"]
-            return f"data.get({key!r})" if var == "data" else f"_get({var}, {key!r})"
+            if var != "data":
+                return f"_get({var}, {key!r})"
+            return self.cell(key) if self.columns is not None else f"data.get({key!r})"
         if kind == "subexpression" and all(c["type"] == "field" for c in children):
             out = var
             for child in children:
@@ -69,18 +97,24 @@ class _Writer:
         if kind == "literal":
             return self.bind(node["value"])
         if kind in ("current", "identity"):
+            if var == "data" and self.columns is not None:
+                raise NotInlinable("@")
             return var
         if kind == "multi_select_list" and var == "data":
             return "[" + ", ".join(self.node(c, var, expr) for c in children) + "]"
         if kind in ("and_expression", "or_expression"):
             left, right = (self.node(c, var, expr) for c in children)
             t = self.temp()
+            # A string's truth is tested inline (the common case), anything else by _false.
+            false = f"(not {t} if ({t} := {left}).__class__ is str else _false({t}))"
             if kind == "and_expression":
-                return f"({t} if _false({t} := {left}) else {right})"
-            return f"({right} if _false({t} := {left}) else {t})"
+                return f"({t} if {false} else {right})"
+            return f"({right} if {false} else {t})"
         if kind == "not_expression":
             return f"_false({self.node(children[0], var, expr)})"
         assert expr.functions is not None
+        if var == "data" and self.columns is not None:
+            raise NotInlinable(kind)
         return f"{self.bind(compile_node(node, expr.functions))}({var})"
 
 
@@ -115,6 +149,8 @@ def generate_row_function(
     one_of: tuple[tuple[str, ...], ...], finish: Callable[[dict[str, Any], Any, Any], Any],
     make_row: Callable[[dict[str, Any], Any], Any] | None = None,
     defer: tuple[str, ...] = (),
+    columns: Mapping[str, int] | None = None,
+    nulls: frozenset[str] = frozenset({""}),
 ) -> RowFunction:
     """The fast row function of a rule: `(data, record) -> RuleRow | None | FALLBACK`.
 
@@ -128,8 +164,16 @@ def generate_row_function(
             the record directly (skipping `finish`).
         defer: fields whose null value is left to the generic path too (it counts them: an IdP
             identity falling back to the name).
+        columns: read a row's cells (`data` is a list) instead of a record dict: column name ->
+            index. Needs `make_row` (properties and tags read the record).
+        nulls: with `columns`, the cell texts that are null.
+
+    Raises:
+        NotInlinable: with `columns`, an expression needs the record dict.
     """
-    writer = _Writer()
+    if columns is not None and make_row is None:
+        raise NotInlinable("properties or tags")
+    writer = _Writer(columns, nulls)
     body = ["try:", "    values = {}"]
     for key, expr in fields.items():
         must_have = key == identifier or key in defer or specs[key].required

@@ -83,3 +83,106 @@ def test_fast_path_is_taken_for_ordinary_rows(
     record = Record(dict(RECORDS[0]), Origin("rows", "rows.json", "index"), 0)
     row = compiled.fast(record.data, record)
     assert row is not FALLBACK and row.values == {"user": "1", "role": "r", "resources": ["x"]}
+
+
+CSV_RULES = """\
+oaamap: 1
+template: application
+provider: P
+data_source: D
+sources:
+  rows: {csv: rows.csv, null_values: ["N/A"]}
+  people: {csv: people.csv}
+application: {name: A, type: a}
+permissions:
+  - {name: read, canonical: [DataRead]}
+roles:
+  - {name: r, permissions: [read]}
+  - {name: R2, permissions: [read]}
+resources:
+  - {name: x, type: t}
+  - {name: y, type: t}
+users:
+  - {from: people, name: login}
+grants:
+  - {from: rows, user: "user || alt", role: role, resources: "res && [res]"}
+"""
+
+# Rows that take every path: ordinary, null-value cells, a short row, a quoted multi-line cell,
+# an empty role (skipped), an empty user (skipped), a role spelled in another case.
+CSV_ROWS = (
+    'user,role,res,alt\n'
+    'ann,r,x,\n'
+    'N/A,r,y,bob\n'
+    'bob,R2\n'
+    '"ann",r,"y",\n'
+    'cy,,x,\n'
+    ',r,x,\n'
+    'ann,R,N/A,\n'
+)
+
+
+def _spy_cell_functions(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    made: list[Any] = []
+    original = Evaluation._cell_function
+
+    def spy(self: Evaluation, *args: Any) -> Any:
+        made.append(original(self, *args))
+        return made[-1]
+
+    monkeypatch.setattr(Evaluation, "_cell_function", spy)
+    return made
+
+
+def test_cell_rows_match_record_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV cell path (no dict per row) gives the record path's payload, skips and counts."""
+    from oaamap.pipeline import CompileOptions, compile_mapping
+
+    made = _spy_cell_functions(monkeypatch)
+    path = write_case(tmp_path, CSV_RULES, {"rows.csv": CSV_ROWS,
+                                            "people.csv": "login\nann\nbob\ncy\n"})
+    cells = compile_mapping(path)
+    assert len(made) == 2 and all(made)  # users and grants read cells
+    records = compile_mapping(path, options=CompileOptions(limit=1_000))  # reads records
+    assert cells.payload_json() == records.payload_json()
+    assert cells.records == records.records == {"rows": 7, "people": 3}
+    assert cells.entities.skipped == records.entities.skipped == 2
+    grants = {g.identity: g.ref for g in cells.entities.grants}
+    assert str(grants["ann"]) == str(grants["ann"]).split(":")[0] + ":2"
+    assert str(grants["bob"]).endswith(":3")
+
+
+def test_cell_rows_report_errors_with_the_record(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row the generated function cannot decide goes to the generic loop with its record."""
+    from oaamap.errors import DataErrors
+    from oaamap.pipeline import compile_mapping
+
+    made = _spy_cell_functions(monkeypatch)
+    mapping = CSV_RULES.replace('user: "user || alt"', 'user: "user || alt", '
+                                'apply_to_application: flag').replace(
+        "rows: {csv: rows.csv", "rows: {csv: rows.csv, columns: [user, role, res, alt, flag]")
+    path = write_case(tmp_path, mapping, {"rows.csv": 'ann,r,x\n"b\nob",r,x,,maybe\n',
+                                          "people.csv": "login\nann\n"})
+    with pytest.raises(DataErrors) as caught:
+        compile_mapping(path)
+    assert made[-1] is not None
+    error = caught.value.errors[0]
+    assert str(error.ref).endswith(":2") and error.record["flag"] == "maybe"
+
+
+def test_cell_function_needs_plain_fields(
+        evaluation_and_rules: tuple[Evaluation, list[Any]]) -> None:
+    """A rule reading a function of the record, or a field the header lacks, gets none."""
+    evaluation, rules = evaluation_and_rules
+    users = evaluation._compile(rules[0])
+    assert users.cell_function is not None  # no properties: the generation decides
+    columns = {name: i for i, name in enumerate(RECORDS[0])}
+    assert evaluation._cell_function(users, tuple(columns), frozenset({""})) is None
+    grants = evaluation._compile(rules[1])
+    fast = evaluation._cell_function(grants, tuple(columns), frozenset({""}))
+    assert fast is not None
+    cells = [str(v) if v is not None else "" for v in
+             {**dict.fromkeys(columns, ""), "id": "1", "role": "r", "res": "x"}.values()]
+    record = Record({}, Origin("rows", "rows.csv", "line"), 2)
+    assert fast(cells, record).values == {"user": "1", "role": "r", "resources": ["x"]}

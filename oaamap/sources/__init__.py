@@ -21,6 +21,7 @@ from ..templating import Template, compile_template
 
 __all__ = [
     "FALSE_TEXTS",
+    "PROGRESS_EVERY",
     "SOURCE_KINDS",
     "ConditionalSource",
     "PlanContext",
@@ -31,6 +32,8 @@ __all__ = [
     "plan_source",
     "register_source_kind",
 ]
+
+PROGRESS_EVERY = 10_000  # records between two progress reports
 
 
 class Record:

@@ -4,14 +4,15 @@ null."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, DataErrors, Origin, RowRef, SourceError, Span
 from ..templating import Template
-from . import PlanContext, ReadContext, Record, register_source_kind
+from . import PROGRESS_EVERY, PlanContext, ReadContext, Record, register_source_kind
 from .files import NulByte, locate_decode_error, locate_offset, open_text, resolve
 
 OPTIONS = ("columns", "csv", "delimiter", "encoding", "null_values", "quotechar")
@@ -48,15 +49,28 @@ class CsvSource:
                 a quote never closed, text after a closing quote, a NUL byte, bytes the encoding
                 cannot decode): nothing of the file is trusted.
         """
+        return iter(self.read_cells(ctx))
+
+    def read_cells(self, ctx: ReadContext, count: Callable[[int], None] | None = None
+                   ) -> CellStream:
+        """The rows as cell lists (`CellStream.cells`) or as records (iterating the stream).
+
+        Args:
+            count: called with the number of rows yielded so far, every `PROGRESS_EVERY` rows
+                and once at the end with the negated total (the run's progress and counts).
+        """
+        return CellStream(self, ctx, count)
+
+    def _cells(self, ctx: ReadContext, stream: CellStream) -> Iterator[list[str]]:
         path = resolve(self.base_dir, self.path.render(ctx.render_context))
         with open_text(self.name, str(path), self.encoding, forbid_nul=True) as (handle, shown):
-            origin = Origin(self.name, shown, "line")
+            origin = stream.origin = Origin(self.name, shown, "line")
             # strict: a quote never closed or text after a closing quote is an error, not a
             # silently merged or altered cell.
             reader = csv.reader(handle, delimiter=self.delimiter, quotechar=self.quotechar,
                                 strict=True)
             try:
-                yield from self._rows(reader, origin)
+                yield from self._rows(reader, origin, stream)
             except NulByte as e:
                 line, column = locate_offset(path, e.offset)
                 raise self._error(origin.ref(line), f"a NUL byte at column {column}: this is "
@@ -70,13 +84,13 @@ class CsvSource:
     def _error(self, ref: RowRef, message: str) -> DataErrors:
         return DataErrors([DataError(f"source `{self.name}`: {message}", ref)])
 
-    def _rows(self, reader: Any, origin: Origin) -> Iterator[Record]:
+    def _rows(self, reader: Any, origin: Origin, stream: CellStream) -> Iterator[list[str]]:
         line = 0  # the last physical line of the last complete row
+        count, every, report = 0, PROGRESS_EVERY, stream.count
         try:
             header = list(self.columns) or self._header(reader, origin)
+            stream.start(header)
             width = len(header)
-            nulls = self.null_values
-            only_empty = nulls == frozenset({""})
             line = reader.line_num
             for cells in reader:
                 start, line = line + 1, reader.line_num
@@ -86,19 +100,16 @@ class CsvSource:
                     raise self._error(origin.ref(start), f"row has {len(cells)} cells but the "
                                       f"{'header' if not self.columns else '`columns:`'} has "
                                       f"{width}; quote cells that contain `{self.delimiter}`")
-                if only_empty:
-                    data = dict(zip(header, cells, strict=False))
-                    if "" in cells:
-                        data = {k: v or None for k, v in data.items()}
-                else:
-                    data = {k: (None if v in nulls else v)
-                            for k, v in zip(header, cells, strict=False)}
-                if len(cells) < width:
-                    data.update(dict.fromkeys(header[len(cells):]))
-                yield Record(data, origin, start)
+                stream.line = start
+                count += 1
+                if report is not None and count % every == 0:
+                    report(count)
+                yield cells
         except csv.Error as e:
             raise self._error(origin.ref(line + 1), _malformed(e, line + 1, reader.line_num)) \
                 from e
+        if report is not None:
+            report(-count)
 
     def _header(self, reader: Any, origin: Origin) -> list[str]:
         """The header row (consumed), its names trimmed and checked."""
@@ -120,6 +131,83 @@ class CsvSource:
                 raise SourceError(self.name, f"the header repeats the column `{column}`",
                                   location=origin.where, ref=origin.ref(1))
             seen.add(column)
+
+
+class CellStream:
+    """One read of a CSV file: its rows as cell lists for a consumer that reads cells by column
+    index (a rule's generated row function), or as records when iterated.
+
+    Attributes (set once the header is read, i.e. after the first `next()` of `cells()`):
+        header: the column names; width: their number.
+        nulls: the cell texts that mean null; only_empty: whether that is just "".
+        origin: the file, for row references; line: the first line of the last row yielded.
+    """
+
+    def __init__(self, source: CsvSource, ctx: ReadContext,
+                 count: Callable[[int], None] | None) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.count = count
+        self.header: tuple[str, ...] = ()
+        self.width = 0
+        self.nulls = source.null_values
+        self.only_empty = self.nulls == frozenset({""})
+        self.origin = Origin(source.name, source.name, "line")  # the file's, once opened
+        self.line = 0
+        # The record of the row just yielded, its dict built only if read.
+        self.lazy_record: Callable[[list[str]], Record] = functools.partial(CellRecord, self)
+
+    def start(self, header: list[str]) -> None:
+        """The header was read."""
+        self.header = tuple(header)
+        self.width = len(header)
+
+    def cells(self) -> Iterator[list[str]]:
+        """The data rows' cells as read (a short row has fewer cells than the header)."""
+        return self.source._cells(self.ctx, self)
+
+    def record(self, cells: list[str]) -> Record:
+        """The record of the row just yielded: empty (or `null_values`) cells are null, missing
+        trailing cells too."""
+        return Record(self.data_of(cells), self.origin, self.line)
+
+    def data_of(self, cells: list[str]) -> dict[str, Any]:
+        """A row's record data."""
+        header = self.header
+        data: dict[str, Any]
+        if self.only_empty:
+            data = dict(zip(header, cells, strict=False))
+            if "" in cells:
+                data = {k: v or None for k, v in data.items()}
+        else:
+            nulls = self.nulls
+            data = {k: (None if v in nulls else v) for k, v in zip(header, cells, strict=False)}
+        if len(cells) < self.width:
+            data.update(dict.fromkeys(header[len(cells):]))
+        return data
+
+    def __iter__(self) -> Iterator[Record]:
+        record = self.record
+        for cells in self.cells():
+            yield record(cells)
+
+
+class CellRecord(Record):
+    """The record of the row a CellStream just yielded, its dict built only if something reads
+    it: a rule row keeps its record for its location, and most never need more."""
+
+    __slots__ = ("cells", "stream")
+
+    def __init__(self, stream: CellStream, cells: list[str]) -> None:
+        self.cells = cells
+        self.stream = stream
+        self.origin = stream.origin
+        self.row = stream.line
+
+    @property
+    def data(self) -> dict[str, Any]:  # type: ignore[override]  # read-only: built from cells
+        """The record's data, as `CellStream.record` builds it."""
+        return self.stream.data_of(self.cells)
 
 
 def _malformed(error: csv.Error, start: int, end: int) -> str:

@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from ..model import Entity, EntitySet
 
 __all__ = [
@@ -45,9 +47,42 @@ class Lazy:
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 ItemHook = Callable[[dict[str, Any], str, str], None]
+_DUMPS = orjson.dumps
 
 
-def iter_json(value: Any, on_item: ItemHook | None = None, pointer: str = "") -> Iterator[str]:
+def _has_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is dict:
+        return any(map(_has_float, value.values()))
+    if kind is list or kind is tuple:
+        return any(map(_has_float, value))
+    return False
+
+
+def encode_item(item: Any, floats: bool = True) -> str:
+    """Compact JSON of one payload item, byte for byte what `json.dumps(separators=(',', ':'))`
+    writes, produced by orjson (about 5x faster) where that is the same text.
+
+    orjson writes non-ASCII characters and DEL unescaped, floats in another exponent form
+    (`1e-7`), NaN and infinities as null, and refuses integers beyond 64 bits; those items are
+    left to the standard encoder. `floats`: whether the item may hold a float at all (False
+    when no custom property of the payload is a NUMBER: the walk is skipped).
+    """
+    if floats and _has_float(item):
+        return _ENCODE(item)
+    try:
+        out = _DUMPS(item)
+    except TypeError:  # an integer beyond 64 bits
+        return _ENCODE(item)
+    if out.isascii() and b"\x7f" not in out:
+        return out.decode("ascii")
+    return _ENCODE(item)
+
+
+def iter_json(value: Any, on_item: ItemHook | None = None, pointer: str = "",
+              floats: bool = True) -> Iterator[str]:
     """Compact JSON text of a payload, in pieces, exactly as `json.dumps(separators=(',', ':'))`
     would write the materialised payload (ASCII, key order kept).
 
@@ -55,25 +90,26 @@ def iter_json(value: Any, on_item: ItemHook | None = None, pointer: str = "") ->
         value: the payload (dicts, lists, Lazy lists, scalars).
         on_item: called with (item, definition, JSON pointer) for each item of a Lazy list.
         pointer: the JSON pointer of `value`.
+        floats: whether Lazy items may hold floats (see `encode_item`).
     """
     if isinstance(value, Lazy):
         yield "["
         for index, item in enumerate(value):
             if on_item is not None:
                 on_item(item, value.definition, f"{pointer}/{index}")
-            yield ("," if index else "") + _ENCODE(item)
+            yield ("," if index else "") + encode_item(item, floats)
         yield "]"
     elif isinstance(value, dict) and _has_lazy(value):
         yield "{"
         for index, (key, item) in enumerate(value.items()):
             yield ("," if index else "") + _ENCODE(key) + ":"
-            yield from iter_json(item, on_item, f"{pointer}/{key}")
+            yield from iter_json(item, on_item, f"{pointer}/{key}", floats)
         yield "}"
     elif isinstance(value, list) and any(_has_lazy(v) for v in value if isinstance(v, dict)):
         yield "["
         for index, item in enumerate(value):
             yield "," if index else ""
-            yield from iter_json(item, on_item, f"{pointer}/{index}")
+            yield from iter_json(item, on_item, f"{pointer}/{index}", floats)
         yield "]"
     else:
         yield _ENCODE(value)
