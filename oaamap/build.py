@@ -314,11 +314,28 @@ class Builder:
                 ref=row.ref, changes_payload=True))
             return
         if what == "role":
-            if row.properties:
-                for name, value in row.properties.items():
+            properties = row.properties
+            if properties:
+                for name, value in properties.items():
                     self._type_seen("role_assignments", name, value, _declared(row, name))
+            elif len(resources) == 1:
+                # The common grant row (one resource, no properties): `_role` inlined, one
+                # call less per row of a million.
+                role = values["role"]
+                lowered = self.lowered
+                entry = grants.roles.get(lowered.get(role) or self._key(role))
+                if entry is not None and type(entry[2]) is list \
+                        and len(entry[2]) < SMALL_TARGETS:
+                    if apply is not None:
+                        entry[1] = apply
+                    target = resources[0]
+                    lower = lowered.get(target) or self._key(target)
+                    targets = entry[2]
+                    if lower not in targets:
+                        targets.append(lower)
+                    return
             self._role(grants, values["role"], resources, True if not resources else apply,
-                       row.properties)
+                       properties)
         else:
             self._permission(grants, values["permission"], resources, apply)
 
