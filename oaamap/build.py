@@ -55,9 +55,14 @@ class _Grants:
         self.identity = identity
         self.kind = kind
         self.ref = ref
-        self.app: dict[str, str] = {}
-        self.resources: dict[str, list[Any]] = {}
-        self.roles: dict[str, list[Any]] = {}
+        # The shared empty dict until first written: most identities use one or two of the
+        # three, and there may be millions.
+        self.app: dict[str, str] = _UNUSED
+        self.resources: dict[str, list[Any]] = _UNUSED
+        self.roles: dict[str, list[Any]] = _UNUSED
+
+
+_UNUSED: dict[str, Any] = {}  # never written: `_Grants` replaces it with its own dict first
 
 
 def _dedupe_key(item: Any) -> Any:
@@ -367,6 +372,8 @@ class Builder:
         lower = self.lowered.get(role) or self._key(role)
         entry = grants.roles.get(lower)
         if entry is None:
+            if grants.roles is _UNUSED:
+                grants.roles = {}
             entry = grants.roles[lower] = [role, apply, [], None]
         elif apply is not None:
             entry[1] = apply
@@ -387,10 +394,14 @@ class Builder:
                     apply: bool | None) -> None:
         lower = permission.lower()
         if not resources or apply:
+            if grants.app is _UNUSED:
+                grants.app = {}
             grants.app.setdefault(lower, permission)
         if resources:
             entry = grants.resources.get(lower)
             if entry is None:
+                if grants.resources is _UNUSED:
+                    grants.resources = {}
                 entry = grants.resources[lower] = [permission, []]
             entry[1] = self._targets(entry[1], resources)
 
@@ -502,8 +513,8 @@ class Builder:
             if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
                 out.append(frozen)
             # The draft is no longer needed; releasing it now keeps the peak low.
-            grants.roles = {}
-            grants.resources = {}
+            grants.roles = _UNUSED
+            grants.resources = _UNUSED
         return tuple(out), matched
 
     def _grants_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
