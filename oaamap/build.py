@@ -55,9 +55,14 @@ class _Grants:
         self.identity = identity
         self.kind = kind
         self.ref = ref
-        self.app: dict[str, str] = {}
-        self.resources: dict[str, list[Any]] = {}
-        self.roles: dict[str, list[Any]] = {}
+        # The shared empty dict until first written: most identities use one or two of the
+        # three, and there may be millions.
+        self.app: dict[str, str] = _UNUSED
+        self.resources: dict[str, list[Any]] = _UNUSED
+        self.roles: dict[str, list[Any]] = _UNUSED
+
+
+_UNUSED: dict[str, Any] = {}  # never written: `_Grants` replaces it with its own dict first
 
 
 def _dedupe_key(item: Any) -> Any:
@@ -314,11 +319,28 @@ class Builder:
                 ref=row.ref, changes_payload=True))
             return
         if what == "role":
-            if row.properties:
-                for name, value in row.properties.items():
+            properties = row.properties
+            if properties:
+                for name, value in properties.items():
                     self._type_seen("role_assignments", name, value, _declared(row, name))
+            elif len(resources) == 1:
+                # The common grant row (one resource, no properties): `_role` inlined, one
+                # call less per row of a million.
+                role = values["role"]
+                lowered = self.lowered
+                entry = grants.roles.get(lowered.get(role) or self._key(role))
+                if entry is not None and type(entry[2]) is list \
+                        and len(entry[2]) < SMALL_TARGETS:
+                    if apply is not None:
+                        entry[1] = apply
+                    target = resources[0]
+                    lower = lowered.get(target) or self._key(target)
+                    targets = entry[2]
+                    if lower not in targets:
+                        targets.append(lower)
+                    return
             self._role(grants, values["role"], resources, True if not resources else apply,
-                       row.properties)
+                       properties)
         else:
             self._permission(grants, values["permission"], resources, apply)
 
@@ -350,6 +372,8 @@ class Builder:
         lower = self.lowered.get(role) or self._key(role)
         entry = grants.roles.get(lower)
         if entry is None:
+            if grants.roles is _UNUSED:
+                grants.roles = {}
             entry = grants.roles[lower] = [role, apply, [], None]
         elif apply is not None:
             entry[1] = apply
@@ -370,10 +394,14 @@ class Builder:
                     apply: bool | None) -> None:
         lower = permission.lower()
         if not resources or apply:
+            if grants.app is _UNUSED:
+                grants.app = {}
             grants.app.setdefault(lower, permission)
         if resources:
             entry = grants.resources.get(lower)
             if entry is None:
+                if grants.resources is _UNUSED:
+                    grants.resources = {}
                 entry = grants.resources[lower] = [permission, []]
             entry[1] = self._targets(entry[1], resources)
 
@@ -485,8 +513,8 @@ class Builder:
             if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
                 out.append(frozen)
             # The draft is no longer needed; releasing it now keeps the peak low.
-            grants.roles = {}
-            grants.resources = {}
+            grants.roles = _UNUSED
+            grants.resources = _UNUSED
         return tuple(out), matched
 
     def _grants_in_order(self, sections: Mapping[str, tuple[Entity, ...]]

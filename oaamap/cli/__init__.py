@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"oaamap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in COMMANDS.values():
+    # A snapshot: a command's add_arguments may import (and so register) another's module.
+    for command in tuple(COMMANDS.values()):
         child = sub.add_parser(command.name, help=command.help, description=command.help)
         _common(child)
         command.add_arguments(child)
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    _load_commands()
+    _load_commands(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -196,14 +197,27 @@ _EXHAUSTED: dict[type[BaseException], str] = {
 }
 
 
-def _load_commands() -> None:
-    if COMMANDS:
-        return
+# Which module registers each command: a run imports only its command's module (`compile` does
+# not import the HTTP client, the emulator or jsonschema's push-side users; 0.2 s of start-up).
+_COMMAND_MODULES: dict[str, str] = {
+    "validate": "compile", "compile": "compile", "schema": "compile",
+    "preview": "inspect", "explain": "inspect",
+    "plan": "plan", "run": "veza", "push": "veza", "emulator": "veza",
+}
+_OPTIONAL_MODULES = frozenset({"plan", "veza"})  # absent from a build without the Veza client
+
+
+def _load_commands(argv: Sequence[str] | None = None) -> None:
+    """Import the modules registering the commands: only the named command's when the first
+    argument names one, every module otherwise (help, a mistyped command)."""
+    import importlib
     import importlib.util
 
-    from . import compile as _compile  # noqa: F401  (registers validate, compile, schema)
-    from . import inspect as _inspect  # noqa: F401  (registers preview, explain)
-
-    if importlib.util.find_spec(f"{__name__}.veza") is not None:
-        from . import plan as _plan  # noqa: F401  (registers plan)
-        from . import veza as _veza  # noqa: F401  (registers run, push, emulator)
+    args = sys.argv[1:] if argv is None else argv
+    named = _COMMAND_MODULES.get(args[0]) if args else None
+    modules = [named] if named is not None else list(dict.fromkeys(_COMMAND_MODULES.values()))
+    for module in modules:
+        name = f"{__name__}.{module}"
+        if module in _OPTIONAL_MODULES and importlib.util.find_spec(f"{__name__}.veza") is None:
+            continue
+        importlib.import_module(name)
