@@ -298,50 +298,63 @@ def compare(previous: Sequence[Previous], template: str, payload_json: str,
 # -- refusals ---------------------------------------------------------------------------------
 
 
-class ShrinkError(OaamapError):
-    """A new payload drops more of an entity kind than allowed: it is not pushed."""
+class _Refusal(OaamapError):
+    """A guard refused a payload: what it saw per entity kind, and how to proceed."""
 
     exit_code = 5
 
-    def __init__(self, data_source: str, shrinks: list[Shrink], max_shrink: float) -> None:
+    def __init__(self, data_source: str, items: Sequence[object], max_shrink: float) -> None:
         self.data_source = data_source
-        self.shrinks = shrinks
+        self.items = list(items)
         self.max_shrink = max_shrink
         super().__init__(str(self))
 
+    def headline(self) -> str:
+        raise NotImplementedError
+
+    def advice(self) -> str:
+        raise NotImplementedError
+
     def __str__(self) -> str:
-        lines = [
-            f"error: refusing to push to data source `{self.data_source}`: the payload drops "
-            f"more than {self.max_shrink:.0%} of its entities since the last successful push"
-        ]
-        lines += [f"  - {s}" for s in self.shrinks]
-        lines.append("  nothing was pushed; check the sources, or pass --allow-shrink if this "
-                     "is intended (or raise --max-shrink)")
+        lines = [f"error: refusing to push to data source `{self.data_source}`: "
+                 f"{self.headline()}"]
+        lines += [f"  - {item}" for item in self.items]
+        lines.append(f"  nothing was pushed; {self.advice()}")
         return "\n".join(lines)
 
 
-class ReplacedError(OaamapError):
-    """A new payload swaps more of an entity kind's ids for new ones than allowed."""
+class ShrinkError(_Refusal):
+    """A new payload drops more of an entity kind than allowed: it is not pushed."""
 
-    exit_code = 5
+    def __init__(self, data_source: str, shrinks: list[Shrink], max_shrink: float) -> None:
+        self.shrinks = shrinks
+        super().__init__(data_source, shrinks, max_shrink)
+
+    def headline(self) -> str:
+        return (f"the payload drops more than {self.max_shrink:.0%} of its entities since the "
+                "last successful push")
+
+    def advice(self) -> str:
+        return ("check the sources, or pass --allow-shrink if this is intended (or raise "
+                "--max-shrink)")
+
+
+class ReplacedError(_Refusal):
+    """A new payload swaps more of an entity kind's ids for new ones than allowed."""
 
     def __init__(self, data_source: str, replacements: list[Replacement],
                  max_shrink: float) -> None:
-        self.data_source = data_source
         self.replacements = replacements
-        self.max_shrink = max_shrink
-        super().__init__(str(self))
+        super().__init__(data_source, replacements, max_shrink)
 
-    def __str__(self) -> str:
-        lines = [
-            f"error: refusing to push to data source `{self.data_source}`: more than "
-            f"{self.max_shrink:.0%} of the entity ids of a kind are replaced since the last "
-            "successful push (Veza would delete the old entities and create new ones)"
-        ]
-        lines += [f"  - {r}" for r in self.replacements]
-        lines.append("  nothing was pushed; check the id fields of the mapping, or pass "
-                     "--allow-replace if this is intended (or raise --max-shrink)")
-        return "\n".join(lines)
+    def headline(self) -> str:
+        return (f"more than {self.max_shrink:.0%} of the entity ids of a kind are replaced since "
+                "the last successful push (Veza would delete the old entities and create new "
+                "ones)")
+
+    def advice(self) -> str:
+        return ("check the id fields of the mapping, or pass --allow-replace if this is "
+                "intended (or raise --max-shrink)")
 
 
 class EmptyKindsError(OaamapError):
