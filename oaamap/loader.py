@@ -251,7 +251,7 @@ def load(path: Path | str) -> Document:
             raise _size_error(shown, raw[:200].decode("utf-8", "replace").split("\n", 1)[0])
         text = raw.decode("utf-8-sig")
     except OSError as e:
-        raise MappingErrors([MappingError(f"cannot read the mapping file: {e.strerror}")],
+        raise MappingErrors([MappingError(f"cannot read the mapping file `{shown}`: {e.strerror}")],
                             shown) from e
     except UnicodeDecodeError as e:
         raise MappingErrors([MappingError(f"the mapping file is not UTF-8: {e}")], shown) from e
