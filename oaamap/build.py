@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import DataError, PayloadError, RowRef, Warning_
+from .errors import DataError, PayloadError, Warning_
 from .evaluate import identifier_key
+from .grantlog import Grantee, GrantLog, ReplayedGrants
 from .language import TEMPLATES, SectionSpec
-from .model import Entity, EntitySet, IdentityGrants, RoleAssignment, RuleRow, resource_tree
+from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
 from .scoping import ambiguous_references, scope_drafts
 
 __all__ = ["Builder"]
 
-SMALL_TARGETS = 32  # above this many resources, an assignment's targets become a dict
 # Grant key -> (section of the identity, identity_type), in the SDK's identity_to_permissions order.
 GRANT_IDENTITIES: dict[str, tuple[str | None, str]] = {
     "user": ("users", "local_user"), "group": ("groups", "local_group"), "idp": (None, "idp"),
@@ -46,25 +46,6 @@ class _Draft:
         self.rule = row.rule
 
 
-class _Grants:
-    """One identity's grants being collected: app permissions, resource permissions, roles."""
-
-    __slots__ = ("app", "identity", "kind", "ref", "resources", "roles")
-
-    def __init__(self, identity: str, kind: str, ref: RowRef | None) -> None:
-        self.identity = identity
-        self.kind = kind
-        self.ref = ref
-        # The shared empty dict until first written: most identities use one or two of the
-        # three, and there may be millions.
-        self.app: dict[str, str] = _UNUSED
-        self.resources: dict[str, list[Any]] = _UNUSED
-        self.roles: dict[str, list[Any]] = _UNUSED
-
-
-_UNUSED: dict[str, Any] = {}  # never written: `_Grants` replaces it with its own dict first
-
-
 def _dedupe_key(item: Any) -> Any:
     if isinstance(item, dict):
         return tuple(sorted((k, str(v)) for k, v in item.items() if k != "primary"))
@@ -84,7 +65,8 @@ class Builder:
     strict: bool = False
     definitions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     drafts: dict[str, dict[str, _Draft]] = field(default_factory=dict)
-    grants: dict[tuple[str, str], _Grants] = field(default_factory=dict)
+    log: GrantLog = field(default_factory=lambda: GrantLog(
+        [kind for _, kind in GRANT_IDENTITIES.values()]))
     assignments: list[RuleRow] = field(default_factory=list)
     declared_types: dict[tuple[str, str], str] = field(default_factory=dict)
     seen_types: dict[tuple[str, str], set[str]] = field(default_factory=dict)
@@ -95,11 +77,6 @@ class Builder:
     conflicts: int = 0
     targets_of: dict[int, tuple[str, str, str]] = field(default_factory=dict)
     problems: list[PayloadError] = field(default_factory=list)
-    # Grants by identity as written: one dict lookup per grant row instead of lower() + tuple.
-    by_spelling: dict[str, dict[str, _Grants]] = field(
-        default_factory=lambda: {kind: {} for _, kind in GRANT_IDENTITIES.values()})
-    lowered: dict[str, str] = field(default_factory=dict)
-    spelling: dict[str, str] = field(default_factory=dict)
     unchecked: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -119,27 +96,14 @@ class Builder:
                 self.declared_types[(scope, name)] = kind
                 self.defined[(scope, name.lower())] = name
 
-    def add_all(self, rows: Iterable[RuleRow]) -> int:
-        """Merge every row of one rule (the stage-5 stream): the handler is chosen once.
-
-        Returns:
-            the number of rows merged (the evaluation checks that a rule produced any).
-        """
-        handle = None
-        count = 0
-        for count, row in enumerate(rows, 1):  # noqa: B007  (the count is the result)
-            if handle is None:
-                handle = self._handler(row)
-            handle(row)
-        return count
-
     def add(self, row: RuleRow) -> None:
         """Merge one row into the entity it identifies (or record its grant)."""
-        self._handler(row)(row)
+        self.handler(row.rule)(row)
 
-    def _handler(self, row: RuleRow) -> Callable[[RuleRow], None]:
-        handle = self._section_handler(row)
-        if row.rule.unchecked_refs:
+    def handler(self, rule: Rule) -> Callable[[RuleRow], None]:
+        """The merge of the rows of one rule (chosen once per rule)."""
+        handle = self._section_handler(rule)
+        if rule.unchecked_refs:
             return functools.partial(self._note_unchecked, handle)
         return handle
 
@@ -152,11 +116,11 @@ class Builder:
                          if v is not None)
         handle(row)
 
-    def _section_handler(self, row: RuleRow) -> Callable[[RuleRow], None]:
-        section = row.rule.section
+    def _section_handler(self, rule: Rule) -> Callable[[RuleRow], None]:
+        section = rule.section
         if section == "grants":
-            holder, kind, what = self._grant_target(row.rule)
-            return functools.partial(self._grant, holder, kind, what, self.by_spelling[kind])
+            holder, kind, what = self._grant_target(rule)
+            return functools.partial(self._grant, holder, kind, what)
         if section == "app_assignments":
             return self.assignments.append
         if self.sections[section].single:
@@ -213,8 +177,9 @@ class Builder:
         roles = values.get("roles") if section in ("users", "groups") else None
         if roles:
             kind = "local_user" if section == "users" else "local_group"
+            grantee = self.log.grantee(kind, draft.key, lambda: row.ref)
             for role in roles:
-                self._role(self._grants_of(kind, draft.key, row), role, [], True, {})
+                self.log.add(grantee, self.log.grant(True, role, True), ())
 
     def _union(self, draft: _Draft, name: str, value: list[Any], repeats: bool = False) -> None:
         current = draft.values.get(name)
@@ -288,12 +253,67 @@ class Builder:
 
     # -- grants ----------------------------------------------------------------------------
 
-    def _grants_of(self, kind: str, identity: str, row: RuleRow) -> _Grants:
-        key = (kind, identity.lower())
-        grants = self.grants.get(key)
-        if grants is None:
-            grants = self.grants[key] = _Grants(identity, kind, row.ref)
-        return grants
+    def grant_sink(self, rule: Rule) -> Callable[[dict[str, Any], Any], None] | None:
+        """The merge of one grants row given as its values and record (no RuleRow), for a rule
+        without properties: the evaluation's generated row function calls it directly.
+
+        Returns None for rules it does not serve (other sections, `unchecked_refs`).
+        """
+        if rule.section != "grants" or rule.unchecked_refs or rule.properties:
+            return None
+        holder, kind, what = self._grant_target(rule)
+        log = self.log
+        spelled = log.by_spelling[kind]
+        grant_of = log.grant_of
+        target_of = log.target_of
+        is_role = what == "role"
+
+        def sink(values: dict[str, Any], record: Any) -> None:
+            identity = values[holder]
+            grantee = spelled.get(identity)
+            if grantee is None:
+                grantee = log.grantee(kind, identity, lambda: record.ref)
+            resources = values.get("resources")
+            apply = values.get("apply_to_application")
+            if resources and len(resources) == 1:  # the common row, `GrantLog.add` inlined
+                grant = grant_of.get((is_role, values[what], apply))
+                if grant is None:
+                    grant = log.grant(is_role, values[what], apply)
+                target = target_of.get(resources[0])
+                if target is None:
+                    target = log.target(resources[0])
+                entries = grantee.log
+                entries.append(grant)
+                entries.append(target)
+                return
+            self._log_grant(grantee, is_role, values[what], resources or [], apply, None,
+                            record)
+
+        return sink
+
+    def _grant(self, holder: str, kind: str, what: str, row: RuleRow) -> None:
+        values = row.values
+        grantee = self.log.grantee(kind, values[holder], lambda: row.ref)
+        is_role = what == "role"
+        if is_role and row.properties:
+            for name, value in row.properties.items():
+                self._type_seen("role_assignments", name, value, _declared(row, name))
+        self._log_grant(grantee, is_role, values[what], values.get("resources") or [],
+                        values.get("apply_to_application"), row.properties if is_role else None,
+                        row)
+
+    def _log_grant(self, grantee: Grantee, is_role: bool, name: str, resources: list[str],
+                   apply: bool | None, properties: Mapping[str, Any] | None, record: Any
+                   ) -> None:
+        if not resources:
+            if apply is False:
+                self.warnings.append(Warning_(
+                    "grant applies to neither the application nor any resource; it grants "
+                    "nothing", ref=record.ref, changes_payload=True))
+                return
+            if is_role:
+                apply = True  # a role granted on no resource is granted app-wide
+        self.log.add(grantee, self.log.grant(is_role, name, apply, properties), resources)
 
     def _grant_target(self, rule: Any) -> tuple[str, str, str]:
         # Per rule, once: which key names the identity, its identity type, role or permission.
@@ -303,107 +323,6 @@ class Builder:
             what = "role" if "role" in rule.fields else "permission"
             target = self.targets_of[id(rule)] = (holder, GRANT_IDENTITIES[holder][1], what)
         return target
-
-    def _grant(self, holder: str, kind: str, what: str, by_spelling: dict[str, _Grants],
-               row: RuleRow) -> None:
-        values = row.values
-        identity = values[holder]
-        grants = by_spelling.get(identity)
-        if grants is None:
-            grants = by_spelling[identity] = self._grants_of(kind, identity, row)
-        resources = values.get("resources") or []
-        apply = values.get("apply_to_application")
-        if not resources and apply is False:
-            self.warnings.append(Warning_(
-                "grant applies to neither the application nor any resource; it grants nothing",
-                ref=row.ref, changes_payload=True))
-            return
-        if what == "role":
-            properties = row.properties
-            if properties:
-                for name, value in properties.items():
-                    self._type_seen("role_assignments", name, value, _declared(row, name))
-            elif len(resources) == 1:
-                # The common grant row (one resource, no properties): `_role` inlined, one
-                # call less per row of a million.
-                role = values["role"]
-                lowered = self.lowered
-                entry = grants.roles.get(lowered.get(role) or self._key(role))
-                if entry is not None and type(entry[2]) is list \
-                        and len(entry[2]) < SMALL_TARGETS:
-                    if apply is not None:
-                        entry[1] = apply
-                    target = resources[0]
-                    lower = lowered.get(target) or self._key(target)
-                    targets = entry[2]
-                    if lower not in targets:
-                        targets.append(lower)
-                    return
-            self._role(grants, values["role"], resources, True if not resources else apply,
-                       properties)
-        else:
-            self._permission(grants, values["permission"], resources, apply)
-
-    def _key(self, reference: str) -> str:
-        # One shared lower-cased string per distinct resource reference: a million grant rows
-        # name the same few thousand resources, so each string is stored once.
-        lower = self.lowered.get(reference)
-        if lower is None:
-            lower = self.lowered[reference] = reference.lower()
-            self.spelling.setdefault(lower, reference)
-        return lower
-
-    def _targets(self, targets: list[str] | dict[str, None], resources: list[str]
-                 ) -> list[str] | dict[str, None]:
-        lowered = self.lowered
-        for r in resources:
-            lower = lowered.get(r) or self._key(r)
-            if lower not in targets:
-                if type(targets) is list:
-                    targets.append(lower)
-                    if len(targets) > SMALL_TARGETS:
-                        targets = dict.fromkeys(targets)
-                else:
-                    targets[lower] = None  # type: ignore[call-overload]  # the dict form
-        return targets
-
-    def _role(self, grants: _Grants, role: str, resources: list[str], apply: bool | None,
-              properties: Mapping[str, Any]) -> None:
-        lower = self.lowered.get(role) or self._key(role)
-        entry = grants.roles.get(lower)
-        if entry is None:
-            if grants.roles is _UNUSED:
-                grants.roles = {}
-            entry = grants.roles[lower] = [role, apply, [], None]
-        elif apply is not None:
-            entry[1] = apply
-        if resources:
-            targets = entry[2]
-            if len(resources) == 1 and type(targets) is list and len(targets) < SMALL_TARGETS:
-                # The common grant row (one resource): `_targets` inlined.
-                target = resources[0]
-                lower = self.lowered.get(target) or self._key(target)
-                if lower not in targets:
-                    targets.append(lower)
-            else:
-                entry[2] = self._targets(targets, resources)
-        if properties:
-            entry[3] = {**(entry[3] or {}), **properties}
-
-    def _permission(self, grants: _Grants, permission: str, resources: list[str],
-                    apply: bool | None) -> None:
-        lower = permission.lower()
-        if not resources or apply:
-            if grants.app is _UNUSED:
-                grants.app = {}
-            grants.app.setdefault(lower, permission)
-        if resources:
-            entry = grants.resources.get(lower)
-            if entry is None:
-                if grants.resources is _UNUSED:
-                    grants.resources = {}
-                entry = grants.resources[lower] = [permission, []]
-            entry[1] = self._targets(entry[1], resources)
 
     # -- finish ----------------------------------------------------------------------------
 
@@ -425,18 +344,24 @@ class Builder:
         resource_keys = {**{own: resource_keys[path.lower()] for own, path in
                             scope.aliases.items() if path.lower() in resource_keys},
                          **resource_keys}
-        self.problems += ambiguous_references(
-            scope, ((g.ref, [t for e in g.roles.values() for t in e[2]]
-                     + [t for e in g.resources.values() for t in e[1]])
-                    for g in self.grants.values()), resource_keys, self.spelling)
-        grants, matched = self._identity_grants(sections, resource_keys)
+        log = self.log
+        # A reference to a resource no rule defines keeps its spelling (and is reported).
+        final_keys = {**log.spelling, **resource_keys}
+        keys = [final_keys[target] for target in log.targets]
+        if scope.ambiguous:
+            self.problems += ambiguous_references(
+                scope, ((g.ref, log.targets_of(g)) for g in log.grantees),
+                resource_keys, log.spelling)
+        order, matched = self._grantees_in_order(sections)
+        roles, permissions = log.granted_names()
         return EntitySet(
             template=self.template, header=self.header or _empty_header(self.template),
-            sections=sections, grants=grants,
+            sections=sections, grants=ReplayedGrants(log, order, keys),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
             problems=(*self.problems, *self._dangling_grants(matched)),
-            unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()})
+            unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()},
+            granted=Granted(frozenset(roles), frozenset(permissions), frozenset(keys)))
 
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:
@@ -498,53 +423,43 @@ class Builder:
             out.setdefault(scope, {})[name] = declared or next(iter(kinds), "STRING")
         return out
 
-    def _identity_grants(self, sections: Mapping[str, tuple[Entity, ...]],
-                         resource_keys: Mapping[str, str]
-                         ) -> tuple[tuple[IdentityGrants, ...], int]:
-        """The identities' grants in the SDK's order, and how many of them an entity defines
+    def _grantees_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
+                           ) -> tuple[list[Grantee], int]:
+        """The grantees in the SDK's order (local users, local groups, IdP identities, access
+        credentials), each under its entity's spelling, and how many an entity defines
         (`_dangling_grants` needs that count only)."""
-        out = []
-        matched = 0
-        # A reference to a resource no rule defines keeps its spelling (and is reported).
-        final_keys = {**self.spelling, **resource_keys}
-        for kind, identity, grants in self._grants_in_order(sections):
-            matched += kind != "idp"
-            frozen = _freeze_grants(grants, identity, final_keys)
-            if frozen.app_permissions or frozen.resource_permissions or frozen.role_assignments:
-                out.append(frozen)
-            # The draft is no longer needed; releasing it now keeps the peak low.
-            grants.roles = _UNUSED
-            grants.resources = _UNUSED
-        return tuple(out), matched
-
-    def _grants_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
-                         ) -> Iterator[tuple[str, str, _Grants]]:
-        """The SDK's order: local users, local groups, IdP identities, access credentials."""
+        log = self.log
+        order: list[Grantee] = []
+        idp = 0
         for section, kind in GRANT_IDENTITIES.values():
             if section is None:  # IdP identities: in the order grants first named them
-                for (grant_kind, _), grants in self.grants.items():
-                    if grant_kind == kind:
-                        yield kind, grants.identity, grants
+                named = [g for g in log.grantees if g.kind == kind]
+                order += named
+                idp = len(named)
                 continue
             for entity in sections.get(section, ()):
-                held = self.grants.get((kind, entity.key.lower()))
+                held = log.named(kind, entity.key.lower())
                 if held is not None:
-                    yield kind, entity.key, held
+                    held.identity = entity.key
+                    order.append(held)
+        return order, len(order) - idp
 
     def _dangling_grants(self, matched: int) -> list[PayloadError]:
-        """A grant of an identity no rule defines: looked for only when the grants the entities
-        matched (in `_identity_grants`) are fewer than the grants."""
-        if matched == sum(kind != "idp" for kind, _ in self.grants):
+        """A grant of an identity no rule defines: looked for only when the grantees the
+        entities matched are fewer than the grantees."""
+        grantees = self.log.grantees
+        if matched == sum(g.kind != "idp" for g in grantees):
             return []
         out = []
-        for (kind, lower), grants in self.grants.items():
+        for grantee in grantees:
+            kind = grantee.kind
             if kind == "idp":
                 continue
             section = next(s for s, k in GRANT_IDENTITIES.values() if k == kind)
-            if lower not in self.drafts[str(section)]:
+            if grantee.identity.lower() not in self.drafts[str(section)]:
                 out.append(PayloadError(
-                    f"a grant names {kind.replace('local_', '')} `{grants.identity}` that no "
-                    f"`{section}` rule defines", "/identity_to_permissions", grants.ref))
+                    f"a grant names {kind.replace('local_', '')} `{grantee.identity}` that no "
+                    f"`{section}` rule defines", "/identity_to_permissions", grantee.ref))
         return out
 
 
@@ -554,27 +469,6 @@ def _shown(value: Any) -> str:
 
 def _declared(row: RuleRow, name: str) -> str | None:
     return next((p.type for p in row.rule.properties if p.name == name), None)
-
-
-
-
-def _freeze_grants(grants: _Grants, identity: str, final_keys: Mapping[str, str]
-                   ) -> IdentityGrants:
-    def keys(targets: list[str] | dict[str, None]) -> list[str]:
-        # The draft's list of lower-cased targets becomes the list of payload keys in place:
-        # a million grants' keys are not copied (the draft is released right after).
-        if type(targets) is not list:
-            targets = list(targets)
-        targets[:] = map(final_keys.__getitem__, targets)
-        return targets
-
-    roles = tuple(
-        RoleAssignment(name, apply, keys(targets), props or {})
-        for name, apply, targets, props in grants.roles.values() if apply or targets)
-    return IdentityGrants(
-        identity, grants.kind, tuple(grants.app.values()),
-        tuple((name, keys(targets)) for name, targets in grants.resources.values()),
-        roles, grants.ref)
 
 
 def _resource_keys(resources: tuple[Entity, ...], uses_ids: bool | None) -> dict[str, str]:

@@ -12,7 +12,6 @@ Timestamps and required fields are checked where they are read (stage 5), with t
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from .errors import PayloadError, RowRef
 from .expressions import RFC3339
 from .language import TEMPLATES, valid_property_name
-from .model import Entity, EntitySet, resource_tree
+from .model import Entity, EntitySet, Granted, resource_tree
 from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
@@ -183,15 +182,26 @@ def _grants_all_known(es: EntitySet, roles: set[str], permissions: set[str],
                       resources: set[str]) -> bool:
     """Whether every granted role, permission and resource exists: each distinct name checked
     once (the grants name a few roles a million times); only then is no grant walked again."""
-    assignments = [ra for g in es.grants for ra in g.role_assignments]
-    role_names = {ra.role for ra in assignments}
-    permission_names = {p for g in es.grants for p in g.app_permissions}
-    permission_names.update(p for g in es.grants for p, _ in g.resource_permissions)
-    keys = itertools.chain(itertools.chain.from_iterable(ra.resources for ra in assignments),
-                           *(keys for g in es.grants for _, keys in g.resource_permissions))
-    return (roles.issuperset(r.lower() for r in role_names)
-            and permissions.issuperset(p.lower() for p in permission_names)
-            and resources.issuperset(keys))
+    granted = es.granted if es.granted is not None else _granted(es)
+    return (roles.issuperset(r.lower() for r in granted.roles)
+            and permissions.issuperset(p.lower() for p in granted.permissions)
+            and resources.issuperset(granted.resource_keys))
+
+
+def _granted(es: EntitySet) -> Granted:
+    """The names an EntitySet's grants use, collected from the grants themselves."""
+    roles: set[str] = set()
+    permissions: set[str] = set()
+    keys: set[str] = set()
+    for grants in es.grants:
+        permissions.update(grants.app_permissions)
+        for name, targets in grants.resource_permissions:
+            permissions.add(name)
+            keys.update(targets)
+        for assignment in grants.role_assignments:
+            roles.add(assignment.role)
+            keys.update(assignment.resources)
+    return Granted(frozenset(roles), frozenset(permissions), frozenset(keys))
 
 
 def _cycles(es: EntitySet, section: str, field_name: str) -> Iterator[PayloadError]:

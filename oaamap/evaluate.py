@@ -25,6 +25,8 @@ from .templating import Template
 __all__ = ["Evaluation", "identifier_key"]
 
 _SKIP = object()
+# The builder's merge of one row from its values and record (the generated fast path's target).
+RowSink = Callable[[dict[str, Any], Any], None]
 _KEYS_SHOWN = 30
 
 
@@ -241,12 +243,18 @@ class _Compiled:
     first_keys: tuple[str, ...] | None = None
     fast: RowFunction | None = None
     # The row function over a CSV row's cells, for a header's columns and null texts.
-    cell_function: Callable[[Mapping[str, int], frozenset[str]], RowFunction] | None = None
+    cell_function: Callable[[Mapping[str, int] | None, frozenset[str], RowSink | None],
+                            RowFunction] | None = None
     fallback_key: str | None = None
     seen_keys: dict[str, None] = field(default_factory=dict)
     produced: int = -1
     null_rows: int = 0
     fallbacks: int = 0
+
+    def sinking(self, sink: RowSink) -> RowFunction:
+        """The row function over record dicts that hands its values to `sink` (returns None)."""
+        assert self.cell_function is not None
+        return self.cell_function(None, frozenset({""}), sink)
 
 
 @dataclass
@@ -293,9 +301,83 @@ class Evaluation:
             return None
         return RuleRow(rule, values, props, tags, None)
 
+    def feed(self, rule: Rule, records: Iterable[Record], handle: Callable[[RuleRow], None],
+             sink: RowSink | None = None) -> int:
+        """Evaluate a derived rule over its records, handing each row to `handle`.
+
+        `sink`: the builder's merge of a row given as (values, record), for a rule without
+        properties or tags: the generated row function calls it instead of making a RuleRow
+        (a row it cannot decide still goes through the generic loop and `handle`).
+
+        Returns:
+            the number of rows produced (handled or sunk).
+        """
+        compiled = self._compile(rule)
+        if sink is None or compiled.cell_function is None or rule.where is not None \
+                or rule.each is not None:
+            count = 0
+            for row in self._rows(compiled, records):
+                handle(row)
+                count += 1
+            return count
+        self._compiled.append(compiled)
+        if hasattr(records, "cells"):
+            return self._sink_cells(compiled, records, handle, sink)
+        fast = compiled.sinking(sink)
+        row_of = self._row
+        count = 0
+        for record in records:
+            data = record.data
+            if compiled.pending:
+                self._track_fields(compiled, data)
+            row = fast(data, record)
+            if row is None:
+                count += 1
+                continue
+            row = row_of(compiled, record, data)
+            if row is not None:
+                handle(row)
+                count += 1
+        return count
+
+    def _sink_cells(self, compiled: _Compiled, stream: Any, handle: Callable[[RuleRow], None],
+                    sink: RowSink) -> int:
+        # A CSV stream: the generated function reads each row's cells by column index and hands
+        # the values to the sink with the stream's current-row view (no record per row).
+        cells = stream.cells()
+        first = next(cells, None)
+        if first is None:
+            return 0
+        fast = self._cell_function(compiled, stream.header, stream.nulls, sink)
+        rows = itertools.chain((first,), cells)
+        if fast is None:
+            count = 0
+            for row in self._plain_rows(compiled, map(stream.record, rows)):
+                handle(row)
+                count += 1
+            return count
+        self._track_fields(compiled, dict.fromkeys(stream.header))
+        row_of = self._row
+        current = stream.current
+        lazy = stream.lazy_record
+        count = 0
+        for row_cells in rows:
+            if fast(row_cells, current) is None:
+                count += 1
+                continue
+            record = lazy(row_cells)
+            row = row_of(compiled, record, record.data)
+            if row is not None:
+                handle(row)
+                count += 1
+        return count
+
     def rows(self, rule: Rule, records: Iterable[Record]) -> Iterator[RuleRow]:
         """The rows of a derived rule over the records of its source, in record order."""
-        compiled = self._compile(rule)
+        return self._rows(self._compile(rule), records)
+
+    def _rows(self, compiled: _Compiled, records: Iterable[Record]) -> Iterator[RuleRow]:
+        rule = compiled.rule
         self._compiled.append(compiled)
         where = rule.where.evaluate if rule.where is not None else None
         if where is None and rule.each is None:
@@ -362,14 +444,14 @@ class Evaluation:
                 yield row
 
     def _cell_function(self, compiled: _Compiled, header: tuple[str, ...],
-                       nulls: frozenset[str]) -> RowFunction | None:
+                       nulls: frozenset[str], sink: RowSink | None = None) -> RowFunction | None:
         if compiled.cell_function is None:
             return None
         columns = {name: index for index, name in enumerate(header)}
         if compiled.pending - set(columns):
             return None  # a field no record has: the record path reports it
         try:
-            return compiled.cell_function(columns, nulls)
+            return compiled.cell_function(columns, nulls, sink)
         except NotInlinable:
             return None
 
@@ -411,11 +493,13 @@ class Evaluation:
                     else lambda values, record: RuleRow(rule, values, {}, [], record))
 
         def generate(columns: Mapping[str, int] | None = None,
-                     nulls: frozenset[str] = frozenset({""})) -> RowFunction:
+                     nulls: frozenset[str] = frozenset({""}),
+                     sink: RowSink | None = None) -> RowFunction:
             return generate_row_function(
                 rule.fields, specs, normalisers, identifier, self._one_of(rule),
                 lambda values, data, record: self._finish_row(rule, values, record, data),
-                make_row, defer=(fallback,) if fallback else (), columns=columns, nulls=nulls)
+                sink or make_row, defer=(fallback,) if fallback else (), columns=columns,
+                nulls=nulls)
 
         return _Compiled(rule, fields, identifier, pending, fast=generate(),
                          cell_function=generate if make_row is not None else None,

@@ -19,6 +19,7 @@ from .templating import Template
 __all__ = [
     "Entity",
     "EntitySet",
+    "Granted",
     "IdentityGrants",
     "MappingPlan",
     "PropertySpec",
@@ -205,13 +206,24 @@ class IdentityGrants(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Granted:
+    """Every role, permission (as written) and resource key (as in the payload) the grants name:
+    what stage 8 checks once per distinct name instead of walking every grant."""
+
+    roles: frozenset[str]
+    permissions: frozenset[str]
+    resource_keys: frozenset[str]
+
+
+@dataclass(frozen=True)
 class EntitySet:
     """Every entity a run built, per section in first-appearance order, plus grants and types.
 
     Attributes:
         header: the application / idp / system entity.
         sections: section name -> entities.
-        grants: application identities' grants, in the SDK's order (users, groups, idp, creds).
+        grants: application identities' grants, in the SDK's order (users, groups, idp, creds);
+            the builder's is rebuilt from its compact log each time it is iterated.
         property_types: definition scope (`users`, `resources:repo`, `role_assignments`, ...) ->
             {property name: TYPE}.
         resource_keys: lower-cased resource identifier -> dotted payload key (`repo1.main`).
@@ -223,7 +235,7 @@ class EntitySet:
     template: str
     header: Entity
     sections: Mapping[str, tuple[Entity, ...]]
-    grants: tuple[IdentityGrants, ...] = ()
+    grants: Sequence[IdentityGrants] = ()
     property_types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     resource_keys: Mapping[str, str] = field(default_factory=dict)
     uses_ids: Mapping[str, bool] = field(default_factory=dict)
@@ -232,6 +244,8 @@ class EntitySet:
     problems: tuple[PayloadError, ...] = ()
     # `section.field` -> lower-cased names that rules with `unchecked_refs` may leave undefined
     unchecked_refs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The names the grants use, when the builder knows them (else stage 8 collects them).
+    granted: Granted | None = None
 
     def counts(self) -> dict[str, int]:
         """Entities per section (and grants), for summaries and the shrink guard."""

@@ -267,10 +267,11 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
         builder.add(header)
     for rule in mapping.rules:
         if rule.derived:
-            rows = evaluation.rows(rule, records.of(str(rule.source)))
+            handle = builder.handler(rule)
+            sink = builder.grant_sink(rule)
             if options.observe is not None:
-                rows = _observed(rows, options.observe)
-            produced = builder.add_all(rows)
+                handle, sink = _observed(handle, options.observe), None
+            produced = evaluation.feed(rule, records.of(str(rule.source)), handle, sink)
             evaluation.produced(rule, produced)
         else:
             row = evaluation.static_row(rule)
@@ -290,11 +291,12 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
     return entities
 
 
-def _observed(rows: Iterable[RuleRow], observe: Callable[[RuleRow], None]
-              ) -> Iterator[RuleRow]:
-    for row in rows:
+def _observed(handle: Callable[[RuleRow], None], observe: Callable[[RuleRow], None]
+              ) -> Callable[[RuleRow], None]:
+    def observed(row: RuleRow) -> None:
         observe(row)
-        yield row
+        handle(row)
+    return observed
 
 
 def compile_mapping(path: Path | str, variables: Mapping[str, str] | None = None,

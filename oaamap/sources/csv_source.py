@@ -156,6 +156,8 @@ class CellStream:
         self.line = 0
         # The record of the row just yielded, its dict built only if read.
         self.lazy_record: Callable[[list[str]], Record] = functools.partial(CellRecord, self)
+        # Where the row just yielded is, for a consumer that needs no more of it.
+        self.current = CurrentRow(self)
 
     def start(self, header: list[str]) -> None:
         """The header was read."""
@@ -208,6 +210,21 @@ class CellRecord(Record):
     def data(self) -> dict[str, Any]:  # type: ignore[override]  # read-only: built from cells
         """The record's data, as `CellStream.record` builds it."""
         return self.stream.data_of(self.cells)
+
+
+class CurrentRow:
+    """The location of the row a CellStream just yielded: one object for every row, read at once
+    (a row merged from its cells keeps a RowRef only when it creates something)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: CellStream) -> None:
+        self.stream = stream
+
+    @property
+    def ref(self) -> RowRef:
+        """The current row's `file:line`."""
+        return self.stream.origin.ref(self.stream.line)
 
 
 def _malformed(error: csv.Error, start: int, end: int) -> str:
