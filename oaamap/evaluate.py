@@ -330,8 +330,7 @@ class Evaluation:
             data = record.data
             if compiled.pending:
                 self._track_fields(compiled, data)
-            row = fast(data, record)
-            if row is None:
+            if fast(data, record) is None:
                 count += 1
                 continue
             row = row_of(compiled, record, data)
@@ -352,8 +351,8 @@ class Evaluation:
         rows = itertools.chain((first,), cells)
         if fast is None:
             count = 0
-            for row in self._plain_rows(compiled, map(stream.record, rows)):
-                handle(row)
+            for planned in self._plain_rows(compiled, map(stream.record, rows)):
+                handle(planned)
                 count += 1
             return count
         self._track_fields(compiled, dict.fromkeys(stream.header))

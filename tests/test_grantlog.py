@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import pytest
 
 from oaamap.pipeline import CompileOptions, compile_mapping
