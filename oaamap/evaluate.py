@@ -316,8 +316,8 @@ class Evaluation:
         if sink is None or compiled.cell_function is None or rule.where is not None \
                 or rule.each is not None:
             count = 0
-            for row in self._rows(compiled, records):
-                handle(row)
+            for planned in self._rows(compiled, records):
+                handle(planned)
                 count += 1
             return count
         self._compiled.append(compiled)
