@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import DataError, PayloadError, Warning_
 from .evaluate import identifier_key
-from .grantlog import Grantee, GrantLog, ReplayedGrants
+from .grantlog import SHIFT, Grantee, GrantLog, ReplayedGrants
 from .language import TEMPLATES, SectionSpec
 from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
 from .scoping import ambiguous_references, scope_drafts
@@ -264,9 +264,11 @@ class Builder:
         holder, kind, what = self._grant_target(rule)
         log = self.log
         spelled = log.by_spelling[kind]
-        grant_of = log.grant_of
         target_of = log.target_of
         is_role = what == "role"
+        # This rule's grants without `apply_to_application`, by name as written (no tuple key).
+        plain: dict[str, int] = {}
+        applies = "apply_to_application" in rule.fields
 
         def sink(values: dict[str, Any], record: Any) -> None:
             identity = values[holder]
@@ -274,20 +276,20 @@ class Builder:
             if grantee is None:
                 grantee = log.grantee(kind, identity, lambda: record.ref)
             resources = values.get("resources")
-            apply = values.get("apply_to_application")
-            if resources and len(resources) == 1:  # the common row, `GrantLog.add` inlined
-                grant = grant_of.get((is_role, values[what], apply))
+            if resources and len(resources) == 1 and not (
+                    applies and values.get("apply_to_application") is not None):
+                # The common row (one resource, no apply): `GrantLog.add` inlined.
+                name = values[what]
+                grant = plain.get(name)
                 if grant is None:
-                    grant = log.grant(is_role, values[what], apply)
+                    grant = plain[name] = log.grant(is_role, name, None)
                 target = target_of.get(resources[0])
                 if target is None:
                     target = log.target(resources[0])
-                entries = grantee.log
-                entries.append(grant)
-                entries.append(target)
+                grantee.log.append((grant << SHIFT) | (target + 1))
                 return
-            self._log_grant(grantee, is_role, values[what], resources or [], apply, None,
-                            record)
+            self._log_grant(grantee, is_role, values[what], resources or [],
+                            values.get("apply_to_application"), None, record)
 
         return sink
 
@@ -348,6 +350,7 @@ class Builder:
         # A reference to a resource no rule defines keeps its spelling (and is reported).
         final_keys = {**log.spelling, **resource_keys}
         keys = [final_keys[target] for target in log.targets]
+        shifted = ["", *keys]  # a log entry's target is its index + 1
         if scope.ambiguous:
             self.problems += ambiguous_references(
                 scope, ((g.ref, log.targets_of(g)) for g in log.grantees),
@@ -356,7 +359,7 @@ class Builder:
         roles, permissions = log.granted_names()
         return EntitySet(
             template=self.template, header=self.header or _empty_header(self.template),
-            sections=sections, grants=ReplayedGrants(log, order, keys),
+            sections=sections, grants=ReplayedGrants(log, order, shifted),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
             problems=(*self.problems, *self._dangling_grants(matched)),

@@ -2,7 +2,7 @@
 
 A million grant rows name a few roles and a few thousand resources. Held as per-identity dicts of
 lists they cost about a kilobyte per identity; here each identity keeps one `array` of integer
-pairs (what was granted, on which target), 8 bytes per grant row, and the strings are stored once
+integer per grant row (what was granted, on which target), 8 bytes, and the strings are stored once
 in tables. `IdentityGrants` are rebuilt from the log each time the grants are iterated (checking
 and serialising), one identity at a time, so the whole frozen grant model never exists at once.
 
@@ -22,14 +22,23 @@ from .model import IdentityGrants, RoleAssignment
 
 __all__ = ["GrantLog", "Grantee", "ReplayedGrants"]
 
+_new = tuple.__new__
+_EMPTY: Mapping[str, Any] = {}  # shared by every assignment without properties (never written)
 NO_TARGET = -1  # a grant row with no resource: app-wide (a role) or an application permission
+SHIFT = 32  # a log entry is (grant index << SHIFT) | (target index + 1)
+LOW = (1 << SHIFT) - 1
+
+
+def entry(grant: int, target: int) -> int:
+    """The log entry of a grant on a target (or NO_TARGET)."""
+    return (grant << SHIFT) | (target + 1)
 
 
 class Grantee:
     """One identity named by grants: its first spelling, identity type, first row and log.
 
-    `log` holds pairs (grant, target): an index into the log's grant table and a target index
-    (or NO_TARGET).
+    `log` holds one `entry(grant, target)` per grant row and target: an index into the log's
+    grant table and a target index (or NO_TARGET).
     """
 
     __slots__ = ("identity", "kind", "log", "ref")
@@ -38,7 +47,7 @@ class Grantee:
         self.identity = identity
         self.kind = kind
         self.ref = ref
-        self.log = array("i")
+        self.log = array("q")
 
 
 class GrantLog:
@@ -63,7 +72,7 @@ class GrantLog:
         self.target_of: dict[str, int] = {}
         self.lower_target: dict[str, int] = {}
         self.spelling: dict[str, str] = {}
-        self.names_lower: dict[tuple[bool, str], str] = {}
+        self._folded: list[tuple[bool, str, bool | None, Mapping[str, Any] | None, str]] = []
 
     def grantee(self, kind: str, identity: str, ref: Callable[[], RowRef | None]) -> Grantee:
         """The Grantee of an identity (created, with the row's ref, when first named)."""
@@ -114,14 +123,14 @@ class GrantLog:
         """Log a grant row: once per resource, or once with NO_TARGET."""
         log = grantee.log
         if not resources:
-            log.append(grant)
-            log.append(NO_TARGET)
+            log.append(grant << SHIFT)
             return
         target_of = self.target_of
         for reference in resources:
             index = target_of.get(reference)
-            log.append(grant)
-            log.append(self.target(reference) if index is None else index)
+            if index is None:
+                index = self.target(reference)
+            log.append((grant << SHIFT) | (index + 1))
 
     def granted_names(self) -> tuple[set[str], set[str]]:
         """The role names and the permission names any grant names (as written)."""
@@ -132,47 +141,50 @@ class GrantLog:
     def targets_of(self, grantee: Grantee) -> list[str]:
         """The lower-cased targets an identity's grants name, in log order (with repeats)."""
         targets = self.targets
-        log = grantee.log
-        return [targets[log[i]] for i in range(1, len(log), 2) if log[i] != NO_TARGET]
+        return [targets[(e & LOW) - 1] for e in grantee.log if e & LOW]
 
     def replay(self, grantee: Grantee, keys: Sequence[str]) -> IdentityGrants:
-        """An identity's grants merged from its log; `keys`: each target's payload key."""
-        table = self.grants
-        lower = self.names_lower
+        """An identity's grants merged from its log; `keys`: each target's payload key, at its
+        index + 1 (a log entry's low part)."""
+        table = self.folded_grants()
         roles: dict[str, list[Any]] = {}
         app: dict[str, str] = {}
         resources: dict[str, list[Any]] = {}
-        log = grantee.log
-        for i in range(0, len(log), 2):
-            is_role, name, apply, properties = table[log[i]]
-            target = log[i + 1]
-            folded = lower.get((is_role, name))
-            if folded is None:
-                folded = lower[(is_role, name)] = name.lower()
+        for logged in grantee.log:
+            is_role, name, apply, properties, folded = table[logged >> SHIFT]
+            target = logged & LOW  # 0: no target
             if is_role:
                 entry = roles.get(folded)
                 if entry is None:
                     entry = roles[folded] = [name, apply, {}, None]
                 elif apply is not None:
                     entry[1] = apply
-                if target != NO_TARGET:
+                if target:
                     entry[2][target] = None
                 if properties:
                     entry[3] = {**(entry[3] or {}), **properties}
                 continue
-            if target == NO_TARGET or apply:
+            if not target or apply:
                 app.setdefault(folded, name)
-            if target != NO_TARGET:
+            if target:
                 entry = resources.get(folded)
                 if entry is None:
                     entry = resources[folded] = [name, {}]
                 entry[1][target] = None
-        return IdentityGrants(
+        # The NamedTuples made with tuple.__new__: their generated __new__ is a Python call,
+        # a third of the replay of a hundred thousand identities.
+        return _new(IdentityGrants, (
             grantee.identity, grantee.kind, tuple(app.values()),
-            tuple((name, [keys[t] for t in targets]) for name, targets in resources.values()),
-            tuple(RoleAssignment(name, apply, [keys[t] for t in targets], props or {})
-                  for name, apply, targets, props in roles.values() if apply or targets),
-            grantee.ref)
+            tuple([(name, [keys[t] for t in targets]) for name, targets in resources.values()]),
+            tuple([_new(RoleAssignment, (name, apply, [keys[t] for t in targets], props or _EMPTY))
+                   for name, apply, targets, props in roles.values() if apply or targets]),
+            grantee.ref))
+
+    def folded_grants(self) -> list[tuple[bool, str, bool | None, Mapping[str, Any] | None, str]]:
+        """The grant table with each name lower-cased (made once, when first replayed)."""
+        if len(self._folded) != len(self.grants):
+            self._folded = [(*grant, grant[1].lower()) for grant in self.grants]
+        return self._folded
 
 
 class ReplayedGrants(Sequence[IdentityGrants]):
@@ -183,6 +195,7 @@ class ReplayedGrants(Sequence[IdentityGrants]):
     """
 
     def __init__(self, log: GrantLog, order: Sequence[Grantee], keys: Sequence[str]) -> None:
+        """`keys`: each target's payload key, at its index + 1 (see `GrantLog.replay`)."""
         self._log = log
         self._order = order
         self._keys = keys

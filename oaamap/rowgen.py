@@ -181,8 +181,13 @@ def generate_row_function(
         body += ["    " + line for line in block]
     body += ["except Exception:", "    return FALLBACK"]
     for group in one_of:
-        present = " or ".join(f"{k!r} in values" for k in group)
-        body += [f"if not ({present}):", "    return FALLBACK"]
+        # Only the rule's own fields can be present; a group with a field that is always set
+        # (the identifier, or a required one) needs no test.
+        present = [k for k in group if k in fields]
+        if any(k == identifier or k in defer or specs[k].required for k in present):
+            continue
+        test = " or ".join(f"{k!r} in values" for k in present) or "False"
+        body += [f"if not ({test}):", "    return FALLBACK"]
     if make_row is not None:
         body.append(f"return {writer.bind(make_row)}(values, record)")
     else:

@@ -87,29 +87,37 @@ class CsvSource:
     def _rows(self, reader: Any, origin: Origin, stream: CellStream) -> Iterator[list[str]]:
         line = 0  # the last physical line of the last complete row
         count, every, report = 0, PROGRESS_EVERY, stream.count
+        # The hot loop does the least per row: one width test, the row's first line, a count.
+        next_report = every if report is not None else -1
         try:
             header = list(self.columns) or self._header(reader, origin)
             stream.start(header)
             width = len(header)
             line = reader.line_num
             for cells in reader:
-                start, line = line + 1, reader.line_num
-                if not cells:
-                    continue
-                if len(cells) > width:
-                    raise self._error(origin.ref(start), f"row has {len(cells)} cells but the "
-                                      f"{'header' if not self.columns else '`columns:`'} has "
-                                      f"{width}; quote cells that contain `{self.delimiter}`")
-                stream.line = start
+                if len(cells) != width:
+                    if not cells:
+                        line = reader.line_num
+                        continue
+                    if len(cells) > width:
+                        raise self._error(origin.ref(line + 1), self._too_wide(len(cells), width))
+                stream.line = line + 1
+                line = reader.line_num
                 count += 1
-                if report is not None and count % every == 0:
-                    report(count)
+                if count == next_report:
+                    report(count)  # type: ignore[misc]  # next_report is -1 without a report
+                    next_report += every
                 yield cells
         except csv.Error as e:
             raise self._error(origin.ref(line + 1), _malformed(e, line + 1, reader.line_num)) \
                 from e
         if report is not None:
             report(-count)
+
+    def _too_wide(self, cells: int, width: int) -> str:
+        named_by = "header" if not self.columns else "`columns:`"
+        return (f"row has {cells} cells but the {named_by} has {width}; quote cells that contain "
+                f"`{self.delimiter}`")
 
     def _header(self, reader: Any, origin: Origin) -> list[str]:
         """The header row (consumed), its names trimmed and checked."""
