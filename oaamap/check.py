@@ -360,12 +360,19 @@ class SchemaCheck:
         """Check the payload with its Lazy lists empty."""
         self._report(self.validator.errors(skeleton_payload))
 
-    def __call__(self, item: dict[str, Any], definition: str, pointer: str) -> None:
+    def __call__(self, items: list[dict[str, Any]], definition: str, pointer: str,
+                 start: int) -> None:
+        """Check a batch of a big list's items (`items[0]` is at `{pointer}/{start}`)."""
         constructed = CONSTRUCTED.get(definition)
-        if constructed is not None and constructed(item):
+        if constructed is not None and all(map(constructed, items)):
             return
-        if not self.validator.is_valid(item, definition):
-            self._report(self.validator.errors(item, definition, pointer))
+        is_valid = self.validator.is_valid
+        for offset, item in enumerate(items):
+            if constructed is not None and constructed(item):
+                continue
+            if not is_valid(item, definition):
+                self._report(self.validator.errors(item, definition,
+                                                   f"{pointer}/{start + offset}"))
 
     def _report(self, violations: Iterator[Any]) -> None:
         for violation in violations:
