@@ -54,6 +54,14 @@ def _pointer(es: EntitySet, section: str, index: int) -> str:
 
 
 
+def _any(value: Any) -> bool:  # an undeclared property: any value
+    return True
+
+
+def _invalid(value: Any) -> bool:  # a property whose name is invalid
+    return False
+
+
 class _PropertyRules:
     """What property checks need, computed once per scope and per name rather than per entity:
     each scope's declared types by lower-cased name, and each name's validity."""
@@ -62,6 +70,7 @@ class _PropertyRules:
         self.types = types
         self.scopes: dict[str, dict[str, str]] = {}
         self.names: dict[str, bool] = {}
+        self.checks: dict[str, dict[str, Callable[[Any], bool]]] = {}  # scope -> name -> test
 
     def declared(self, scope: str) -> dict[str, str]:
         """Declared types of a scope; names are matched case-insensitively, as the SDK's
@@ -74,16 +83,27 @@ class _PropertyRules:
 
     def fine(self, entity: Entity, scope: str) -> bool:
         """Whether `_check_properties` would find nothing (the common case, tested first)."""
-        declared = self.declared(scope)
+        checks = self.checks.get(scope)
+        if checks is None:
+            checks = self.checks[scope] = {}
         for name, value in entity.properties.items():
-            if not self.valid_name(name):
-                return False
-            kind = declared.get(name.lower()) if declared else None
-            if kind and value is not None and not TYPE_CHECKS[kind](value):
+            check = checks.get(name)
+            if check is None:
+                check = checks[name] = self._check(scope, name)
+            if check is not _any and (check is _invalid or (value is not None
+                                                             and not check(value))):
                 return False
             if isinstance(value, str) and len(value) > MAX_TEXT:
                 return False
         return True
+
+    def _check(self, scope: str, name: str) -> Callable[[Any], bool]:
+        """The value test of a property of a scope: `_invalid` for an invalid name, `_any` for
+        an undeclared one, else its declared type's test."""
+        if not self.valid_name(name):
+            return _invalid
+        kind = self.declared(scope).get(name.lower())
+        return TYPE_CHECKS[kind] if kind else _any
 
     def valid_name(self, name: str) -> bool:
         """The SDK's name rule (a regex), once per distinct name."""
@@ -119,7 +139,13 @@ def _check_properties(entity: Entity, scope: str, rules: _PropertyRules,
 
 def _references(es: EntitySet) -> Iterator[PayloadError]:
     spec = TEMPLATES[es.template]
-    keys = {name: {e.key.lower() for e in items} for name, items in es.sections.items()}
+    keys: dict[str, set[str]] = {}  # the lower-cased keys of each section that is referred to
+
+    def existing(target: str) -> set[str]:
+        if target not in keys:
+            keys[target] = {e.key.lower() for e in es.sections.get(target, ())}
+        return keys[target]
+
     # The references that exist, per target section, as written: a million entities name the
     # same few thousand groups, each looked up (and lower-cased) once.
     known: dict[str, set[Any]] = {}
@@ -130,18 +156,21 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                       and not (key == "roles" and section in ("users", "groups"))]
         if not references:
             continue
+        # per reference: the field, its target, the names known to exist, the unchecked ones
+        plans = [(key, target, known.setdefault(target, set()), existing(target),
+                  es.unchecked_refs.get(f"{section}.{key}", frozenset()))
+                 for key, target in references]
         for index, entity in enumerate(items):
-            for key, target in references:
-                value = entity.values.get(key)
+            values = entity.values
+            for key, target, seen, defined, unchecked in plans:
+                value = values.get(key)
                 if value is None:
                     continue
-                seen = known.setdefault(target, set())
-                unchecked = es.unchecked_refs.get(f"{section}.{key}", frozenset())
                 for name in value if isinstance(value, list) else [value]:
                     if name in seen:
                         continue
                     lower = str(name).lower()
-                    if lower in keys.get(target, set()):
+                    if lower in defined:
                         seen.add(name)
                     elif lower not in unchecked:
                         yield PayloadError(
@@ -370,12 +399,19 @@ class SchemaCheck:
         """Check the payload with its Lazy lists empty."""
         self._report(self.validator.errors(skeleton_payload))
 
-    def __call__(self, item: dict[str, Any], definition: str, pointer: str) -> None:
+    def __call__(self, items: list[dict[str, Any]], definition: str, pointer: str,
+                 start: int) -> None:
+        """Check a batch of a big list's items (`items[0]` is at `{pointer}/{start}`)."""
         constructed = CONSTRUCTED.get(definition)
-        if constructed is not None and constructed(item):
+        if constructed is not None and all(map(constructed, items)):
             return
-        if not self.validator.is_valid(item, definition):
-            self._report(self.validator.errors(item, definition, pointer))
+        is_valid = self.validator.is_valid
+        for offset, item in enumerate(items):
+            if constructed is not None and constructed(item):
+                continue
+            if not is_valid(item, definition):
+                self._report(self.validator.errors(item, definition,
+                                                   f"{pointer}/{start + offset}"))
 
     def _report(self, violations: Iterator[Any]) -> None:
         for violation in violations:

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jinja2
-import jinja2.meta
-from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from .errors import MappingError, Span
 from .redact import SECRET_ENV_WORDS, VEZA_KEY_VAR, is_secret_name, remember
 
-__all__ = ["ENVIRONMENT", "EnvUse", "Template", "compile_template", "env_use"]
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import SandboxedEnvironment
 
-ENVIRONMENT = SandboxedEnvironment(
-    undefined=jinja2.StrictUndefined,
-    autoescape=False,
-    keep_trailing_newline=True,
-)
+__all__ = ["EnvUse", "Template", "compile_template", "env_use", "environment"]
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    """The Jinja environment of configuration strings (sandboxed, StrictUndefined). Jinja is
+    imported on first use: a mapping whose strings are all constants never loads it."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                keep_trailing_newline=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,8 @@ class Template:
         """
         if self.compiled is None:
             return self.text
+        import jinja2  # loaded already: the template was compiled with it
+
         if self.credential:
             # What a credential reads is a secret: masked wherever it would show.
             env = context.get("env")
@@ -98,13 +105,16 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str], *,
     """
     if not _has_syntax(text):
         return Template(text, span)
+    import jinja2
+    import jinja2.meta
+
     from .limits import MAX_EXPRESSION_DEPTH, too_deep_at
 
     if too_deep_at(text, MAX_EXPRESSION_DEPTH) is not None:
         raise MappingError(f"the template nests brackets deeper than {MAX_EXPRESSION_DEPTH} "
                            "levels", span, expression=text[:120])
     try:
-        ast = ENVIRONMENT.parse(text)
+        ast = environment().parse(text)
     except jinja2.TemplateSyntaxError as e:
         where = span
         if span is not None and e.lineno and e.lineno > 1:
@@ -127,7 +137,7 @@ def compile_template(text: str, span: Span | None, allowed: Iterable[str], *,
         )
     use = env_use(ast)
     _check_env(use, text, span, credential, frozenset(secrets))
-    return Template(text, span, names, ENVIRONMENT.from_string(ast), use.names, credential)
+    return Template(text, span, names, environment().from_string(ast), use.names, credential)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +164,14 @@ def env_use(ast: nodes.Template) -> EnvUse:
 
 
 def _is_env(node: nodes.Node) -> bool:
+    from jinja2 import nodes
+
     return isinstance(node, nodes.Name) and node.name == "env"
 
 
 def _walk_env(node: nodes.Node, names: set[str], whole: list[str]) -> None:
+    from jinja2 import nodes
+
     if isinstance(node, nodes.Getattr) and _is_env(node.node):
         if node.attr in _DICT_ATTRIBUTES or node.attr.startswith("_"):
             whole.append(f"env.{node.attr}")

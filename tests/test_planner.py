@@ -115,3 +115,15 @@ def test_unknown_var_in_an_expression() -> None:
                      "var('date_fromat'))\"}\n", head) == [
         "m.yaml:10:41: error: var('date_fromat') names a var that `vars:` does not declare "
         "(did you mean `date_format`?)"]
+
+
+def test_a_mapping_of_constant_strings_does_not_load_jinja() -> None:
+    """Start-up: Jinja is imported by the first string with template syntax, not before."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from oaamap.templating import compile_template; "
+            "compile_template('plain', None, ['env']); assert 'jinja2' not in sys.modules; "
+            "t = compile_template('{{ vars.x }}', None, ['vars']); "
+            "assert t.render({'vars': {'x': 'y'}}) == 'y' and 'jinja2' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

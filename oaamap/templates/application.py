@@ -9,7 +9,6 @@ from . import (
     Lazy,
     definitions,
     falsy,
-    none_list_dict,
     none_list_dict_emptystr,
     owners,
     register_template,
@@ -28,17 +27,29 @@ def _id(entity: Entity, uses_ids: bool | None) -> str | None:
     return str(entity.values.get("id") or entity.values["name"]) if uses_ids else None
 
 
+# The SDK's `local_users` keys between `name` and `tags`, in its order (all optional).
+_USER_FIELDS = ("email", "identities", "groups", "access_creds", "is_active", "created_at",
+                "last_login_at", "deactivated_at", "password_last_changed_at", "user_type")
+
+
 def user(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
-    """A `local_users` entry."""
+    """A `local_users` entry: the SDK's keys in its order, without None, [] and {} (its
+    `none_list_dict`), built key by key rather than filtered (100k users per run)."""
     v = e.values
-    return none_list_dict({
-        "name": v["name"], "email": v.get("email"), "identities": v.get("identities"),
-        "groups": v.get("groups"), "access_creds": v.get("access_creds"),
-        "is_active": v.get("is_active"), "created_at": v.get("created_at"),
-        "last_login_at": v.get("last_login_at"), "deactivated_at": v.get("deactivated_at"),
-        "password_last_changed_at": v.get("password_last_changed_at"),
-        "user_type": v.get("user_type"), "tags": tags(e), "custom_properties": e.properties,
-        "owners": owners(e), "id": _id(e, uses_ids)})
+    item: dict[str, Any] = {"name": v["name"]}
+    for key in _USER_FIELDS:
+        value = v.get(key)
+        if value is not None and value != [] and value != {}:
+            item[key] = value
+    if e.tags:
+        item["tags"] = tags(e)
+    if e.properties:
+        item["custom_properties"] = e.properties
+    if v.get("owners"):
+        item["owners"] = owners(e)
+    if uses_ids:
+        item["id"] = str(v.get("id") or v["name"])
+    return item
 
 
 def group(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
@@ -95,25 +106,28 @@ def permission(e: Entity) -> dict[str, Any]:
 
 
 def identity_entry(g: IdentityGrants, app: str) -> dict[str, Any]:
-    """An `identity_to_permissions` entry."""
-    entry: dict[str, Any] = {"identity": g.identity, "identity_type": g.identity_type}
-    perms: list[dict[str, Any]] = [
-        {"application": app, "permission": p, "apply_to_application": True}
-        for p in g.app_permissions]
-    perms += [{"application": app, "resources": list(keys), "permission": p}
-              for p, keys in g.resource_permissions]
-    roles = []
-    for ra in g.role_assignments:
-        assignment: dict[str, Any] = {"application": app, "role": ra.role,
-                                      "apply_to_application": bool(ra.apply_to_application)}
-        if ra.resources:
-            assignment["resources"] = list(ra.resources)
-        if ra.properties:
-            assignment["custom_properties"] = dict(ra.properties)
-        roles.append(assignment)
-    if perms:
+    """An `identity_to_permissions` entry (one per identity: a million grants make 100k)."""
+    identity, identity_type, app_permissions, resource_permissions, assignments, _ = g
+    entry: dict[str, Any] = {"identity": identity, "identity_type": identity_type}
+    if app_permissions or resource_permissions:
+        perms: list[dict[str, Any]] = [
+            {"application": app, "permission": p, "apply_to_application": True}
+            for p in app_permissions]
+        perms += [{"application": app, "resources": list(keys), "permission": p}
+                  for p, keys in resource_permissions]
         entry["application_permissions"] = perms
-    if roles:
+    if assignments:
+        roles = []
+        for role, apply, resources, properties in assignments:
+            assignment: dict[str, Any] = {"application": app, "role": role,
+                                          "apply_to_application": bool(apply)}
+            if resources:
+                # the builder's own list, serialised at once: not copied
+                assignment["resources"] = (resources if resources.__class__ is list
+                                           else list(resources))
+            if properties:
+                assignment["custom_properties"] = dict(properties)
+            roles.append(assignment)
         entry["role_assignments"] = roles
     return entry
 
