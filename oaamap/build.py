@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import DataError, PayloadError, Warning_
+from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .grantlog import Grantee, GrantLog, ReplayedGrants
 from .language import TEMPLATES, SectionSpec
 from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
+from .rowgen import fresh_list
 from .scoping import ambiguous_references, scope_drafts
 
 __all__ = ["Builder"]
@@ -36,14 +37,28 @@ class _Draft:
 
     __slots__ = ("key", "properties", "ref", "rule", "tags", "values")
 
-    def __init__(self, key: str, row: RuleRow) -> None:
+    def __init__(self, key: str, ref: RowRef | None, rule: Rule,
+                 values: dict[str, Any] | None = None,
+                 properties: dict[str, Any] | None = None) -> None:
         self.key = key
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {} if values is None else values
         # Created on first use: most entities have neither, and there may be millions.
-        self.properties: dict[str, Any] | None = None
+        self.properties = properties
         self.tags: dict[tuple[str, str], None] | None = None
-        self.ref = row.ref
-        self.rule = row.rule
+        self.ref = ref
+        self.rule = rule
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    """A new list of `items` without repeats (objects compared by their members)."""
+    seen: set[Any] = set()
+    out = []
+    for item in items:
+        k = _dedupe_key(item)
+        if k not in seen:
+            seen.add(k)
+            out.append(item)
+    return out
 
 
 def _dedupe_key(item: Any) -> Any:
@@ -78,6 +93,7 @@ class Builder:
     targets_of: dict[int, tuple[str, str, str]] = field(default_factory=dict)
     problems: list[PayloadError] = field(default_factory=list)
     unchecked: dict[str, set[str]] = field(default_factory=dict)
+    declared_of: dict[int, dict[str, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
@@ -128,7 +144,7 @@ class Builder:
         return functools.partial(self._merge, section)
 
     def _set_header(self, row: RuleRow) -> None:
-        self.header = self._entity(row.rule.section, _Draft("", row), row)
+        self.header = self._entity(row.rule.section, _Draft("", row.ref, row.rule), row)
 
     def _merge(self, section: str, row: RuleRow) -> None:
         values = row.values
@@ -140,7 +156,7 @@ class Builder:
         drafts = self.drafts[section]
         draft = drafts.get(lower)
         if draft is None:
-            draft = drafts[lower] = _Draft(key, row)
+            draft = drafts[lower] = _Draft(key, row.ref, row.rule)
         elif row.rule.merge == "first":
             self._merge_lists(section, draft, row)
             return
@@ -176,10 +192,90 @@ class Builder:
                 draft.tags[tag] = None
         roles = values.get("roles") if section in ("users", "groups") else None
         if roles:
-            kind = "local_user" if section == "users" else "local_group"
-            grantee = self.log.grantee(kind, draft.key, lambda: row.ref)
-            for role in roles:
-                self.log.add(grantee, self.log.grant(True, role, True), ())
+            self._roles(section, draft, roles, row)
+
+    def _roles(self, section: str, draft: _Draft, roles: list[str], record: Any) -> None:
+        """The roles a user or group row gives its entity (app-wide role grants)."""
+        kind = "local_user" if section == "users" else "local_group"
+        grantee = self.log.grantee(kind, draft.key, lambda: record.ref)
+        for role in roles:
+            self.log.add(grantee, self.log.grant(True, role, True), ())
+
+    # -- entity sections: the generated row function's sink ------------------------------
+
+    def entity_sink(self, rule: Rule) -> Callable[..., None] | None:
+        """The merge of one row of an entity section given as its values and record (and its
+        properties and tags when the rule has any), for the evaluation's generated row function.
+
+        The first row of an entity becomes its draft directly (no union, no conflict check);
+        a later row of the same entity goes through the generic merge. Property types are
+        noted once per (scope, property, value type), not per entity.
+
+        Returns None for rules it does not serve (grants, assignments, single-entity sections,
+        `unchecked_refs`).
+        """
+        section = rule.section
+        if section not in self.drafts or rule.unchecked_refs:
+            return None
+        drafts = self.drafts[section]
+        identifier = identifier_key(rule, self.template)
+        # Lists the draft cannot keep as they are: shared (a constant, a record's own list) or
+        # not deduplicated by the normaliser (objects).
+        list_fields = tuple(k for k, expr in rule.fields.items()
+                            if k in self.list_fields[section] and (
+                                not fresh_list(expr) or k in rule.keep_repeated_items
+                                or self.sections[section].fields[k].kind == "objects"))
+        repeated = rule.keep_repeated_items
+        declared = self._declared_of(rule)
+        noted: set[tuple[str, str, type]] = set()
+        has_roles = section in ("users", "groups") and "roles" in rule.fields
+        nested = section == "resources" and "parent" in rule.fields
+        typed_scope = section == "resources"  # its properties are defined per resource type
+        merge = self._merge
+
+        def sink(values: dict[str, Any], record: Any, properties: dict[str, Any] | None = None,
+                 tags: list[tuple[str, str]] | None = None) -> None:
+            key = values.get("identity") or values[identifier]
+            if key.__class__ is not str:
+                key = str(key)
+            lower = key.lower()
+            if nested and values.get("parent") is not None:
+                lower = f"{str(values['parent']).lower()}\x1f{lower}"
+            if lower in drafts:
+                merge(section, RuleRow(rule, values, properties or {}, tags or [], record))
+                return
+            if lower == key:
+                lower = key  # one string, not two equal ones
+            for name in list_fields:
+                value = values.get(name)
+                if value is not None:
+                    values[name] = value.copy() if name in repeated or \
+                        value[0].__class__ is str else _unique(value)
+            draft = drafts[lower] = _Draft(key, record.ref, rule, values, properties or None)
+            if properties:
+                scope = self._scope(section, draft) if typed_scope else section
+                for name, value in properties.items():
+                    seen = (scope, name, value.__class__)
+                    if seen not in noted:
+                        noted.add(seen)
+                        self._type_seen(scope, name, value, declared.get(name))
+            if tags:
+                draft.tags = dict.fromkeys(tags)
+            if has_roles:
+                roles = values.get("roles")
+                if roles:
+                    self._roles(section, draft, roles, record)
+
+        return sink
+
+    def _declared_of(self, rule: Rule) -> dict[str, str | None]:
+        """Each property's declared type in `rule` (computed once per rule)."""
+        found = self.declared_of.get(id(rule))
+        if found is None:
+            found = self.declared_of[id(rule)] = {}
+            for prop in rule.properties:
+                found.setdefault(prop.name, prop.type)
+        return found
 
     def _union(self, draft: _Draft, name: str, value: list[Any], repeats: bool = False) -> None:
         current = draft.values.get(name)
@@ -188,12 +284,10 @@ class Builder:
             draft.values[name] = [*(current or ()), *value]
             return
         if current is None:
-            if type(value[0]) is str:
-                # Already deduplicated by the normaliser; copied because a constant's list is
-                # shared by every row.
-                draft.values[name] = value.copy()
-                return
-            current = draft.values[name] = []
+            # A str list is already deduplicated by the normaliser; copied because a constant's
+            # list is shared by every row.
+            draft.values[name] = value.copy() if type(value[0]) is str else _unique(value)
+            return
         seen = {_dedupe_key(v) for v in current}
         for item in value:
             k = _dedupe_key(item)
@@ -227,8 +321,9 @@ class Builder:
         return section
 
     def _merge_properties(self, draft: _Draft, row: RuleRow, scope: str) -> None:
+        declared = self._declared_of(row.rule)
         for name, value in row.properties.items():
-            self._type_seen(scope, name, value, _declared(row, name))
+            self._type_seen(scope, name, value, declared.get(name))
             if draft.properties is None:
                 draft.properties = {}
             current = draft.properties.get(name)

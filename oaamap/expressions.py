@@ -601,6 +601,31 @@ class _Compiler:
         return lambda value: call(name, [a(value) for a in args])
 
 
+def direct_call(functions: OaamapFunctions, name: str) -> Callable[..., Any]:
+    """A registered function called on already evaluated arguments, with jmespath's semantics:
+    arguments of plainly allowed types go straight to its implementation, anything else through
+    jmespath's own validation (and its error)."""
+    entry = functions.FUNCTION_TABLE[name]
+    signature = entry["signature"]
+    function = entry["function"]  # unbound: jmespath calls it with the registry first
+    call = functions.call_function
+    variadic = bool(signature) and bool(signature[-1].get("variadic"))
+    allowed = [frozenset(spec["types"]) for spec in signature]
+
+    def direct(*args: Any) -> Any:
+        if len(args) > len(allowed) and not variadic:
+            return call(name, list(args))
+        for index, arg in enumerate(args):
+            types = allowed[min(index, len(allowed) - 1)] if allowed else frozenset()
+            if types and _JSON_TYPES.get(type(arg)) not in types:
+                return call(name, list(args))
+        return function(functions, *args)
+
+    if not any(allowed) and not variadic and len(allowed) == 1:
+        return lambda arg: function(functions, arg)  # e.g. to_bool: any type, one argument
+    return direct
+
+
 def compile_node(node: dict[str, Any], functions: OaamapFunctions) -> Evaluator:
     """A closure evaluating one node of a parsed expression (jmespath's semantics)."""
     return _Compiler(functions).compile(node)

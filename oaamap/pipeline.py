@@ -268,7 +268,7 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
     for rule in mapping.rules:
         if rule.derived:
             handle = builder.handler(rule)
-            sink = builder.grant_sink(rule)
+            sink = builder.grant_sink(rule) or builder.entity_sink(rule)
             if options.observe is not None:
                 handle, sink = _observed(handle, options.observe), None
             produced = evaluation.feed(rule, records.of(str(rule.source)), handle, sink)
