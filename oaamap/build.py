@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from .evaluate import identifier_key
 from .grantlog import Grantee, GrantLog, ReplayedGrants
 from .language import TEMPLATES, SectionSpec
 from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
+from .packed import EntityPacker, PackedEntities, entity_keys, json_safe
 from .rowgen import fresh_list
 from .scoping import ambiguous_references, scope_drafts
 
@@ -94,6 +95,8 @@ class Builder:
     problems: list[PayloadError] = field(default_factory=list)
     unchecked: dict[str, set[str]] = field(default_factory=dict)
     declared_of: dict[int, dict[str, str | None]] = field(default_factory=dict)
+    # The mapping's rules, in run order: a section whose last rule has run is packed (packed.py).
+    rules: Sequence[Rule] = ()
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
@@ -111,6 +114,54 @@ class Builder:
                 self.type_order[(scope, name)] = None
                 self.declared_types[(scope, name)] = kind
                 self.defined[(scope, name.lower())] = name
+        self.packers: dict[str, EntityPacker] = {}
+        self.last_rule = self._last_rules(self.rules)
+
+    def _last_rules(self, rules: Sequence[Rule]) -> dict[str, Rule]:
+        """The last rule of each section whose entities nothing changes after it: not
+        resources (scoped in `finish`), not users or groups when app assignments are attached to
+        them, not users or access creds when creds are linked to their users."""
+        sections = {rule.section for rule in rules}
+        fixed = {"resources"}
+        if "app_assignments" in sections:
+            fixed |= {"users", "groups"}
+        if "access_creds" in sections:
+            fixed |= {"users", "access_creds"}
+        return {rule.section: rule for rule in rules
+                if rule.section in self.drafts and rule.section not in fixed}
+
+    def rule_done(self, rule: Rule) -> None:
+        """A rule has run: when it is the last of its section, pack the section's entities."""
+        if self.last_rule.get(rule.section) is rule:
+            self._pack(rule.section)
+
+    def _pack(self, section: str) -> None:
+        packer = self._packer(section)
+        drafts = self.drafts[section]
+        for lower, draft in drafts.items():
+            if draft.__class__ is _Draft and (not draft.properties or
+                                              json_safe(draft.properties)):
+                ref = draft.ref
+                drafts[lower] = packer.pack(
+                    draft.key, ref.row if ref is not None else 0,
+                    packer.where(ref.origin if ref is not None else None, draft.rule),
+                    draft.values, draft.properties, draft.tags)
+
+    def _packer(self, section: str) -> EntityPacker:
+        packer = self.packers.get(section)
+        if packer is None:
+            packer = self.packers[section] = EntityPacker(section)
+        return packer
+
+    def _draft(self, section: str, lower: str) -> _Draft | None:
+        """The draft of an entity, unpacked if its section was packed."""
+        drafts = self.drafts[section]
+        draft = drafts.get(lower)
+        if draft.__class__ is str:
+            key, ref, rule, values, properties, tags = self.packers[section].unpack(draft)
+            draft = drafts[lower] = _Draft(key, ref, rule, values, properties)
+            draft.tags = dict.fromkeys(tags) if tags else None
+        return draft
 
     def add(self, row: RuleRow) -> None:
         """Merge one row into the entity it identifies (or record its grant)."""
@@ -154,7 +205,7 @@ class Builder:
             # A sub-resource is identified within its parent (scoping.py resolves the parent).
             lower = f"{str(values['parent']).lower()}\x1f{lower}"
         drafts = self.drafts[section]
-        draft = drafts.get(lower)
+        draft = self._draft(section, lower)
         if draft is None:
             draft = drafts[lower] = _Draft(key, row.ref, row.rule)
         elif row.rule.merge == "first":
@@ -192,12 +243,12 @@ class Builder:
                 draft.tags[tag] = None
         roles = values.get("roles") if section in ("users", "groups") else None
         if roles:
-            self._roles(section, draft, roles, row)
+            self._roles(section, draft.key, roles, row)
 
-    def _roles(self, section: str, draft: _Draft, roles: list[str], record: Any) -> None:
+    def _roles(self, section: str, key: str, roles: list[str], record: Any) -> None:
         """The roles a user or group row gives its entity (app-wide role grants)."""
         kind = "local_user" if section == "users" else "local_group"
-        grantee = self.log.grantee(kind, draft.key, lambda: record.ref)
+        grantee = self.log.grantee(kind, key, lambda: record.ref)
         for role in roles:
             self.log.add(grantee, self.log.grant(True, role, True), ())
 
@@ -230,6 +281,9 @@ class Builder:
         noted: set[tuple[str, str, type]] = set()
         has_roles = section in ("users", "groups") and "roles" in rule.fields
         nested = section == "resources" and "parent" in rule.fields
+        # The section's last rule: its entities are packed as they are made.
+        packer = self._packer(section) if self.last_rule.get(section) is rule else None
+        pack = EntityPacker.pack
         typed_scope = section == "resources"  # its properties are defined per resource type
         merge = self._merge
 
@@ -251,20 +305,25 @@ class Builder:
                 if value is not None:
                     values[name] = value.copy() if name in repeated or \
                         value[0].__class__ is str else _unique(value)
-            draft = drafts[lower] = _Draft(key, record.ref, rule, values, properties or None)
             if properties:
-                scope = self._scope(section, draft) if typed_scope else section
+                scope = (f"resources:{values.get('type', '')}" if typed_scope else section)
                 for name, value in properties.items():
                     seen = (scope, name, value.__class__)
                     if seen not in noted:
                         noted.add(seen)
                         self._type_seen(scope, name, value, declared.get(name))
-            if tags:
-                draft.tags = dict.fromkeys(tags)
             if has_roles:
                 roles = values.get("roles")
                 if roles:
-                    self._roles(section, draft, roles, record)
+                    self._roles(section, key, roles, record)
+            if packer is not None and (not properties or all(
+                    v.__class__ is str or json_safe(v) for v in properties.values())):
+                drafts[lower] = pack(key, record.row, packer.where(record.origin, rule), values,
+                                     properties, tags)
+                return
+            draft = drafts[lower] = _Draft(key, record.ref, rule, values, properties or None)
+            if tags:
+                draft.tags = dict.fromkeys(tags)
 
         return sink
 
@@ -432,8 +491,7 @@ class Builder:
         self._link_access_creds()
         scope, problems = scope_drafts(list(self.drafts.get("resources", {}).values()))
         self.problems += problems
-        sections = {name: tuple(self._entity(name, d) for d in drafts.values())
-                    for name, drafts in self.drafts.items()}
+        sections = {name: self._section(name, drafts) for name, drafts in self.drafts.items()}
         uses_ids = self._uses_ids(sections)
         resource_keys = _resource_keys(sections.get("resources", ()), uses_ids.get("resources"))
         resource_keys = {**{own: resource_keys[path.lower()] for own, path in
@@ -458,6 +516,13 @@ class Builder:
             unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()},
             granted=Granted(frozenset(roles), frozenset(permissions), frozenset(keys)))
 
+    def _section(self, name: str, drafts: dict[str, Any]) -> Sequence[Entity]:
+        packer = self.packers.get(name)
+        if packer is None:
+            return tuple(self._entity(name, d) for d in drafts.values())
+        return PackedEntities([d if d.__class__ is str else self._entity(name, d)
+                               for d in drafts.values()], packer)
+
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:
             draft.values = dict(row.values)
@@ -473,7 +538,7 @@ class Builder:
         for row in self.assignments:
             values = row.values
             holder = "user" if "user" in values else "group"
-            draft = self.drafts[f"{holder}s"].get(values[holder].lower())
+            draft = self._draft(f"{holder}s", values[holder].lower())
             if draft is None:
                 self.errors.append(DataError(
                     f"app assignment `{values.get('id')}` names {holder} `{values[holder]}` "
@@ -488,14 +553,15 @@ class Builder:
                 current.append(assignment)
 
     def _link_access_creds(self) -> None:
-        users = self.drafts.get("users", {})
-        for cred in self.drafts.get("access_creds", {}).values():
+        for lower in list(self.drafts.get("access_creds", {})):
+            cred = self._draft("access_creds", lower)
+            assert cred is not None
             owner = cred.values.get("user")
-            user = users.get(str(owner).lower()) if owner is not None else None
+            user = self._draft("users", str(owner).lower()) if owner is not None else None
             if user is not None:
                 self._union(user, "access_creds", [cred.key])
 
-    def _uses_ids(self, sections: Mapping[str, tuple[Entity, ...]]) -> dict[str, bool]:
+    def _uses_ids(self, sections: Mapping[str, Sequence[Entity]]) -> dict[str, bool]:
         if self.template != "application":
             return {}
         identities = any("id" in e.values for s in ("users", "groups", "roles")
@@ -518,7 +584,7 @@ class Builder:
             out.setdefault(scope, {})[name] = declared or next(iter(kinds), "STRING")
         return out
 
-    def _grantees_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
+    def _grantees_in_order(self, sections: Mapping[str, Sequence[Entity]]
                            ) -> tuple[list[Grantee], int]:
         """The grantees in the SDK's order (local users, local groups, IdP identities, access
         credentials), each under its entity's spelling, and how many an entity defines
@@ -532,10 +598,10 @@ class Builder:
                 order += named
                 idp = len(named)
                 continue
-            for entity in sections.get(section, ()):
-                held = log.named(kind, entity.key.lower())
+            for key in entity_keys(sections.get(section, ())):
+                held = log.named(kind, key.lower())
                 if held is not None:
-                    held.identity = entity.key
+                    held.identity = key
                     order.append(held)
         return order, len(order) - idp
 
@@ -566,7 +632,7 @@ def _declared(row: RuleRow, name: str) -> str | None:
     return next((p.type for p in row.rule.properties if p.name == name), None)
 
 
-def _resource_keys(resources: tuple[Entity, ...], uses_ids: bool | None) -> dict[str, str]:
+def _resource_keys(resources: Sequence[Entity], uses_ids: bool | None) -> dict[str, str]:
     """Lower-cased resource identifier -> payload key, dotted for sub-resources (`repo1.main`)."""
     def own(entity: Entity) -> str:
         return str(entity.values.get("id") or entity.values["name"]) if uses_ids else \

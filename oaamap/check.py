@@ -20,6 +20,7 @@ from .errors import PayloadError, RowRef
 from .expressions import RFC3339
 from .language import TEMPLATES, valid_property_name
 from .model import Entity, EntitySet, Granted, resource_tree
+from .packed import entity_keys
 from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
@@ -119,7 +120,7 @@ def _check_properties(entity: Entity, scope: str, rules: _PropertyRules,
 
 def _references(es: EntitySet) -> Iterator[PayloadError]:
     spec = TEMPLATES[es.template]
-    keys = {name: {e.key.lower() for e in items} for name, items in es.sections.items()}
+    keys = {name: {k.lower() for k in entity_keys(items)} for name, items in es.sections.items()}
     # The references that exist, per target section, as written: a million entities name the
     # same few thousand groups, each looked up (and lower-cased) once.
     known: dict[str, set[Any]] = {}

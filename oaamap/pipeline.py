@@ -261,7 +261,7 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
                         options: CompileOptions, records: _Records,
                         evaluation: Evaluation) -> EntitySet:
     builder = Builder(mapping.template, strict=options.strict,
-                      definitions=mapping.active_definitions(context))
+                      definitions=mapping.active_definitions(context), rules=mapping.rules)
     header = evaluation.static_row(mapping.header)
     if header is not None:
         builder.add(header)
@@ -279,6 +279,7 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
                 if options.observe is not None:
                     options.observe(row)
                 builder.add(row)
+        builder.rule_done(rule)
     for name in mapping.sources:
         if name not in records.counts and name in records.kept:
             records.counts[name] = len(records.kept[name])
