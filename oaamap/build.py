@@ -279,6 +279,8 @@ class Builder:
         repeated = rule.keep_repeated_items
         declared = self._declared_of(rule)
         noted: set[tuple[str, str, type]] = set()
+        last_kind: dict[str, type] = {}  # the type a property had last: most rows repeat it
+        where: list[Any] = [None, 0]  # the last origin and its packer index
         has_roles = section in ("users", "groups") and "roles" in rule.fields
         nested = section == "resources" and "parent" in rule.fields
         # The section's last rule: its entities are packed as they are made.
@@ -305,21 +307,27 @@ class Builder:
                 if value is not None:
                     values[name] = value.copy() if name in repeated or \
                         value[0].__class__ is str else _unique(value)
+            packable = packer is not None
             if properties:
                 scope = (f"resources:{values.get('type', '')}" if typed_scope else section)
                 for name, value in properties.items():
-                    seen = (scope, name, value.__class__)
-                    if seen not in noted:
-                        noted.add(seen)
-                        self._type_seen(scope, name, value, declared.get(name))
+                    kind = value.__class__
+                    if last_kind.get(name) is not kind or typed_scope:
+                        last_kind[name] = kind
+                        if (scope, name, kind) not in noted:
+                            noted.add((scope, name, kind))
+                            self._type_seen(scope, name, value, declared.get(name))
+                    if kind is not str and packable:
+                        packable = json_safe(value)
             if has_roles:
                 roles = values.get("roles")
                 if roles:
                     self._roles(section, key, roles, record)
-            if packer is not None and (not properties or all(
-                    v.__class__ is str or json_safe(v) for v in properties.values())):
-                drafts[lower] = pack(key, record.row, packer.where(record.origin, rule), values,
-                                     properties, tags)
+            if packable:
+                origin = record.origin
+                if origin is not where[0]:
+                    where[:] = origin, packer.where(origin, rule)  # type: ignore[union-attr]
+                drafts[lower] = pack(key, record.row, where[1], values, properties, tags)
                 return
             draft = drafts[lower] = _Draft(key, record.ref, rule, values, properties or None)
             if tags:

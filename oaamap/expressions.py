@@ -50,6 +50,7 @@ Evaluator = Callable[[Any], Any]
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "active", "enabled"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "inactive", "disabled"})
+_BOOL_WORDS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -301,6 +302,10 @@ class OaamapFunctions(jmespath.functions.Functions):
 
     @signature({"types": []})
     def _func_to_bool(self, v: Any) -> bool | None:
+        if v.__class__ is str:
+            known = _BOOL_WORDS.get(v)  # the common spellings as they are, without strip/lower
+            if known is not None:
+                return known
         if v is None or v == "":
             return None
         if isinstance(v, bool):
@@ -622,7 +627,8 @@ def direct_call(functions: OaamapFunctions, name: str) -> Callable[..., Any]:
         return function(functions, *args)
 
     if not any(allowed) and not variadic and len(allowed) == 1:
-        return lambda arg: function(functions, arg)  # e.g. to_bool: any type, one argument
+        bound: Callable[..., Any] = function.__get__(functions)  # e.g. to_bool: any one value
+        return bound
     return direct
 
 

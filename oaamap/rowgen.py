@@ -80,12 +80,17 @@ class _Writer:
         self.columns = columns
         self.only_empty = nulls == frozenset({""})
 
-    def cell(self, key: str) -> str:
-        """A top-level field read from the row's cells (an empty or null-value cell is null)."""
+    def column(self, key: str) -> int:
+        """The index of a top-level field's cell."""
         assert self.columns is not None
         index = self.columns.get(key)
         if index is None:
             raise NotInlinable(key)  # the generic path reports a field no record has
+        return index
+
+    def cell(self, key: str) -> str:
+        """A top-level field read from the row's cells (an empty or null-value cell is null)."""
+        index = self.column(key)
         if self.only_empty:
             return f"(data[{index}] or None)"
         t = self.temp()
@@ -180,6 +185,12 @@ def _fresh(node: dict[str, Any]) -> bool:
 def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
                  normalise: Callable[[Any, FieldSpec], Any], must_have: bool) -> list[str]:
     on_null = "return FALLBACK" if must_have else "pass"
+    parsed = expr.parsed
+    if writer.columns is not None and writer.only_empty and spec.kind in _DIRECT and \
+            parsed is not None and parsed["type"] == "field":
+        # A cell is a string, empty when null: nothing to test but its emptiness.
+        return [f"v = data[{writer.column(parsed['value'])}]",
+                "if v:", f"    values[{key!r}] = v", "else:", f"    {on_null}"]
     norm, spec_name = writer.bind(normalise), writer.bind(spec)
     if spec.kind in _DIRECT:
         fast = "v.__class__ is str and v"
