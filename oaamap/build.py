@@ -80,7 +80,8 @@ class Builder:
     template: str
     strict: bool = False
     definitions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    drafts: dict[str, dict[str, _Draft]] = field(default_factory=dict)
+    # section -> lower-cased key -> its draft, or its JSON text once the section is packed
+    drafts: dict[str, dict[str, _Draft | str]] = field(default_factory=dict)
     log: GrantLog = field(default_factory=lambda: GrantLog(
         [kind for _, kind in GRANT_IDENTITIES.values()]))
     assignments: list[RuleRow] = field(default_factory=list)
@@ -139,13 +140,18 @@ class Builder:
         packer = self._packer(section)
         drafts = self.drafts[section]
         for lower, draft in drafts.items():
-            if draft.__class__ is _Draft and (not draft.properties or
+            if type(draft) is _Draft and (not draft.properties or
                                               json_safe(draft.properties)):
                 ref = draft.ref
                 drafts[lower] = packer.pack(
                     draft.key, ref.row if ref is not None else 0,
                     packer.where(ref.origin if ref is not None else None, draft.rule),
                     draft.values, draft.properties, draft.tags)
+
+    def _drafts_of(self, section: str) -> list[_Draft]:
+        """A section's drafts, in order (unpacked, if packed)."""
+        drafts = [self._draft(section, lower) for lower in self.drafts.get(section, {})]
+        return [draft for draft in drafts if draft is not None]
 
     def _packer(self, section: str) -> EntityPacker:
         packer = self.packers.get(section)
@@ -157,7 +163,7 @@ class Builder:
         """The draft of an entity, unpacked if its section was packed."""
         drafts = self.drafts[section]
         draft = drafts.get(lower)
-        if draft.__class__ is str:
+        if isinstance(draft, str):
             key, ref, rule, values, properties, tags = self.packers[section].unpack(draft)
             draft = drafts[lower] = _Draft(key, ref, rule, values, properties)
             draft.tags = dict.fromkeys(tags) if tags else None
@@ -497,7 +503,7 @@ class Builder:
                 "of each entity was kept)", changes_payload=True))
         self._attach_assignments()
         self._link_access_creds()
-        scope, problems = scope_drafts(list(self.drafts.get("resources", {}).values()))
+        scope, problems = scope_drafts(self._drafts_of("resources"))
         self.problems += problems
         sections = {name: self._section(name, drafts) for name, drafts in self.drafts.items()}
         uses_ids = self._uses_ids(sections)

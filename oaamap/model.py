@@ -168,7 +168,7 @@ class Entity:
     span: Span | None
 
 
-def resource_tree(resources: tuple[Entity, ...]) -> tuple[list[Entity], dict[str, list[Entity]]]:
+def resource_tree(resources: Sequence[Entity]) -> tuple[list[Entity], dict[str, list[Entity]]]:
     """Top-level resources and each resource's children (keyed by lower-cased parent key), in
     section order. A resource whose `parent` names no resource is top-level; resources whose
     parents form a cycle are in neither (stage 8 reports the cycle).

@@ -32,7 +32,7 @@ def json_safe(value: Any) -> bool:
     if kind in _PLAIN:
         return True
     if kind is int:
-        return -(2 ** 63) <= value < 2 ** 64
+        return bool(-(2 ** 63) <= value < 2 ** 64)
     if kind is float:
         return math.isfinite(value)
     if kind is list:
@@ -46,7 +46,7 @@ _new = object.__new__
 _set_section, _set_key, _set_values, _set_properties, _set_tags, _set_ref, _set_span = (
     getattr(Entity, name).__set__
     for name in ("section", "key", "values", "properties", "tags", "ref", "span"))
-_set_origin, _set_row = RowRef.origin.__set__, RowRef.row.__set__  # type: ignore[attr-defined]
+_set_origin, _set_row = (getattr(RowRef, name).__set__ for name in ("origin", "row"))
 
 
 def _entity(section: str, key: str, values: dict[str, Any], properties: dict[str, Any],
@@ -141,22 +141,22 @@ class PackedEntities(Sequence[Entity]):
         if isinstance(index, slice):
             return PackedEntities(self._items[index], self._packer)
         item = self._items[index]
-        return self._packer.entity(item) if item.__class__ is str else item  # type: ignore[arg-type]
+        return self._packer.entity(item) if isinstance(item, str) else item
 
     def __iter__(self) -> Iterator[Entity]:
         entity = self._packer.entity
         for item in self._items:
-            yield entity(item) if item.__class__ is str else item  # type: ignore[misc,arg-type]
+            yield entity(item) if isinstance(item, str) else item
 
     def keys(self) -> Iterator[str]:
         """Each entity's key, in order, without decoding the rest of the entity."""
         for item in self._items:
-            if item.__class__ is not str:
-                yield item.key  # type: ignore[union-attr]
+            if not isinstance(item, str):
+                yield item.key
                 continue
             # The blob starts with the key's JSON string: read it directly unless escaped.
-            key = item[2:item.index('"', 2)]  # type: ignore[union-attr]
-            yield key if "\\" not in key else orjson.loads(item)[0]
+            key = item[2:item.index('"', 2)]
+            yield key if "\\" not in key else str(orjson.loads(item)[0])
 
     def __repr__(self) -> str:
         return f"PackedEntities({self._packer.section}, {len(self._items)} entities)"
