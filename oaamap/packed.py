@@ -85,6 +85,7 @@ class EntityPacker:
         self.section = section
         self.origins: list[tuple[Origin | None, Rule]] = []
         self._index: dict[tuple[int, int], int] = {}
+        self._spans: list[Span | None] = []
 
     def where(self, origin: Origin | None, rule: Rule) -> int:
         """The index of (origin, rule), added when first seen."""
@@ -93,6 +94,7 @@ class EntityPacker:
         if found is None:
             found = self._index[key] = len(self.origins)
             self.origins.append((origin, rule))  # kept: the ids stay theirs
+            self._spans.append(rule.span)
         return found
 
     @staticmethod
@@ -115,10 +117,10 @@ class EntityPacker:
     def entity(self, blob: str) -> Entity:
         """The Entity a blob holds."""
         key, row, where, values, properties, tags = orjson.loads(blob)
-        origin, rule = self.origins[where]
+        origin = self.origins[where][0]
         return _entity(self.section, key, values, properties or {},
                        tuple((k, v) for k, v in tags) if tags else (),
-                       _row_ref(origin, row) if origin is not None else None, rule.span)
+                       _row_ref(origin, row) if origin is not None else None, self._spans[where])
 
 
 class PackedEntities(Sequence[Entity]):
@@ -127,6 +129,7 @@ class PackedEntities(Sequence[Entity]):
     def __init__(self, items: list[str | Entity], packer: EntityPacker) -> None:
         self._items = items
         self._packer = packer
+        self._all_packed = all(isinstance(item, str) for item in items)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -145,6 +148,9 @@ class PackedEntities(Sequence[Entity]):
 
     def __iter__(self) -> Iterator[Entity]:
         entity = self._packer.entity
+        if self._all_packed:
+            yield from map(entity, self._items)  # type: ignore[arg-type]  # all str
+            return
         for item in self._items:
             yield entity(item) if isinstance(item, str) else item
 
