@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -104,6 +105,9 @@ def test_json_safe(value: Any, safe: bool) -> None:
 def test_keys_read_escaped_keys() -> None:
     """A key with an escaped character is read by decoding its blob."""
     packer = EntityPacker("users")
-    items: list[Any] = [packer.pack(key, 1, packer.where(None, None), {}, None, None)  # type: ignore[arg-type]
+    rule: Any = SimpleNamespace(span=None)
+    items: list[Any] = [packer.pack(key, 1, packer.where(None, rule), {"name": key}, None, None)
                         for key in ('plain', 'a "quoted" \\ key', 'ünï')]
-    assert list(PackedEntities(items, packer).keys()) == ['plain', 'a "quoted" \\ key', 'ünï']
+    packed = PackedEntities(items, packer)
+    assert list(packed.keys()) == ['plain', 'a "quoted" \\ key', 'ünï']
+    assert [e.values["name"] for e in packed] == list(packed.keys())
