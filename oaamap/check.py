@@ -20,7 +20,7 @@ from .errors import PayloadError, RowRef
 from .expressions import RFC3339
 from .language import TEMPLATES, valid_property_name
 from .model import Entity, EntitySet, Granted, resource_tree
-from .packed import entity_keys
+from .packed import entity_keys, entity_values
 from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
@@ -131,9 +131,9 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                       and not (key == "roles" and section in ("users", "groups"))]
         if not references:
             continue
-        for index, entity in enumerate(items):
+        for index, values in enumerate(entity_values(items)):
             for key, target in references:
-                value = entity.values.get(key)
+                value = values.get(key)
                 if value is None:
                     continue
                 seen = known.setdefault(target, set())
@@ -145,6 +145,7 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                     if lower in keys.get(target, set()):
                         seen.add(name)
                     elif lower not in unchecked:
+                        entity = items[index]
                         yield PayloadError(
                             f"{section} `{entity.key}` names {key} `{name}` but no "
                             f"`{target}` rule defines it", _pointer(es, section, index),

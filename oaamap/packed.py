@@ -13,7 +13,7 @@ finite floats, lists and objects of these); an entity holding anything else stay
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import orjson
@@ -21,7 +21,7 @@ import orjson
 from .errors import Origin, RowRef, Span
 from .model import Entity, Rule
 
-__all__ = ["EntityPacker", "PackedEntities", "entity_keys", "json_safe"]
+__all__ = ["EntityPacker", "PackedEntities", "entity_keys", "entity_values", "json_safe"]
 
 _PLAIN = frozenset({str, bool, type(None)})
 
@@ -164,8 +164,21 @@ class PackedEntities(Sequence[Entity]):
             key = item[2:item.index('"', 2)]
             yield key if "\\" not in key else str(orjson.loads(item)[0])
 
+    def values(self) -> Iterator[Mapping[str, Any]]:
+        """Each entity's values, in order, without making the Entity (half the decoding)."""
+        loads = orjson.loads
+        for item in self._items:
+            yield loads(item)[3] if isinstance(item, str) else item.values
+
     def __repr__(self) -> str:
         return f"PackedEntities({self._packer.section}, {len(self._items)} entities)"
+
+
+def entity_values(entities: Sequence[Entity]) -> Iterator[Mapping[str, Any]]:
+    """The values of a section's entities (a packed section's without making Entities)."""
+    if isinstance(entities, PackedEntities):
+        return entities.values()
+    return (entity.values for entity in entities)
 
 
 def entity_keys(entities: Sequence[Entity]) -> Iterator[str]:

@@ -111,3 +111,25 @@ def test_keys_read_escaped_keys() -> None:
     packed = PackedEntities(items, packer)
     assert list(packed.keys()) == ['plain', 'a "quoted" \\ key', 'ünï']
     assert [e.values["name"] for e in packed] == list(packed.keys())
+
+
+def test_reference_errors_name_the_packed_entity(tmp_path: Path) -> None:
+    """A packed user naming an undefined group is reported with its key, row and place."""
+    from oaamap.errors import PayloadErrors
+
+    path = write_case(tmp_path, MAPPING.replace("  - {name: d4}\n", ""),
+                      {"people.csv": PEOPLE, "more.json": MORE})
+    with pytest.raises(PayloadErrors) as caught:
+        compile_mapping(path)
+    [error] = [e for e in caught.value.errors if "`d4`" in str(e)]
+    assert "users `u4` names groups `d4`" in str(error)
+    assert str(error.ref).endswith("more.json[#1]") and "local_users/4" in str(error)
+
+
+def test_values_without_entities(tmp_path: Path) -> None:
+    """`entity_values` gives each entity's values, packed or not."""
+    from oaamap.packed import entity_values
+
+    users = _compile(tmp_path).entities.sections["users"]
+    assert list(entity_values(users)) == [e.values for e in users]
+    assert list(entity_values(tuple(users))) == [e.values for e in users]
