@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import DataError, PayloadError, Warning_
+import orjson
+
+from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .grantlog import SHIFT, Grantee, GrantLog, ReplayedGrants
 from .language import TEMPLATES, SectionSpec
 from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
+from .packed import EntityPacker, PackedEntities, entity_keys, json_safe
+from .rowgen import fresh_list
 from .scoping import ambiguous_references, scope_drafts
 
 __all__ = ["Builder"]
@@ -36,14 +40,28 @@ class _Draft:
 
     __slots__ = ("key", "properties", "ref", "rule", "tags", "values")
 
-    def __init__(self, key: str, row: RuleRow) -> None:
+    def __init__(self, key: str, ref: RowRef | None, rule: Rule,
+                 values: dict[str, Any] | None = None,
+                 properties: dict[str, Any] | None = None) -> None:
         self.key = key
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {} if values is None else values
         # Created on first use: most entities have neither, and there may be millions.
-        self.properties: dict[str, Any] | None = None
+        self.properties = properties
         self.tags: dict[tuple[str, str], None] | None = None
-        self.ref = row.ref
-        self.rule = row.rule
+        self.ref = ref
+        self.rule = rule
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    """A new list of `items` without repeats (objects compared by their members)."""
+    seen: set[Any] = set()
+    out = []
+    for item in items:
+        k = _dedupe_key(item)
+        if k not in seen:
+            seen.add(k)
+            out.append(item)
+    return out
 
 
 def _dedupe_key(item: Any) -> Any:
@@ -64,7 +82,8 @@ class Builder:
     template: str
     strict: bool = False
     definitions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    drafts: dict[str, dict[str, _Draft]] = field(default_factory=dict)
+    # section -> lower-cased key -> its draft, or its JSON text once the section is packed
+    drafts: dict[str, dict[str, _Draft | str]] = field(default_factory=dict)
     log: GrantLog = field(default_factory=lambda: GrantLog(
         [kind for _, kind in GRANT_IDENTITIES.values()]))
     assignments: list[RuleRow] = field(default_factory=list)
@@ -78,6 +97,9 @@ class Builder:
     targets_of: dict[int, tuple[str, str, str]] = field(default_factory=dict)
     problems: list[PayloadError] = field(default_factory=list)
     unchecked: dict[str, set[str]] = field(default_factory=dict)
+    declared_of: dict[int, dict[str, str | None]] = field(default_factory=dict)
+    # The mapping's rules, in run order: a section whose last rule has run is packed (packed.py).
+    rules: Sequence[Rule] = ()
 
     def __post_init__(self) -> None:
         self.sections: Mapping[str, SectionSpec] = TEMPLATES[self.template].sections
@@ -95,6 +117,59 @@ class Builder:
                 self.type_order[(scope, name)] = None
                 self.declared_types[(scope, name)] = kind
                 self.defined[(scope, name.lower())] = name
+        self.packers: dict[str, EntityPacker] = {}
+        self.last_rule = self._last_rules(self.rules)
+
+    def _last_rules(self, rules: Sequence[Rule]) -> dict[str, Rule]:
+        """The last rule of each section whose entities nothing changes after it: not
+        resources (scoped in `finish`), not users or groups when app assignments are attached to
+        them, not users or access creds when creds are linked to their users."""
+        sections = {rule.section for rule in rules}
+        fixed = {"resources"}
+        if "app_assignments" in sections:
+            fixed |= {"users", "groups"}
+        if "access_creds" in sections:
+            fixed |= {"users", "access_creds"}
+        return {rule.section: rule for rule in rules
+                if rule.section in self.drafts and rule.section not in fixed}
+
+    def rule_done(self, rule: Rule) -> None:
+        """A rule has run: when it is the last of its section, pack the section's entities."""
+        if self.last_rule.get(rule.section) is rule:
+            self._pack(rule.section)
+
+    def _pack(self, section: str) -> None:
+        packer = self._packer(section)
+        drafts = self.drafts[section]
+        for lower, draft in drafts.items():
+            if type(draft) is _Draft and (not draft.properties or
+                                              json_safe(draft.properties)):
+                ref = draft.ref
+                drafts[lower] = packer.pack(
+                    draft.key, ref.row if ref is not None else 0,
+                    packer.where(ref.origin if ref is not None else None, draft.rule),
+                    draft.values, draft.properties, draft.tags)
+
+    def _drafts_of(self, section: str) -> list[_Draft]:
+        """A section's drafts, in order (unpacked, if packed)."""
+        drafts = [self._draft(section, lower) for lower in self.drafts.get(section, {})]
+        return [draft for draft in drafts if draft is not None]
+
+    def _packer(self, section: str) -> EntityPacker:
+        packer = self.packers.get(section)
+        if packer is None:
+            packer = self.packers[section] = EntityPacker(section)
+        return packer
+
+    def _draft(self, section: str, lower: str) -> _Draft | None:
+        """The draft of an entity, unpacked if its section was packed."""
+        drafts = self.drafts[section]
+        draft = drafts.get(lower)
+        if isinstance(draft, str):
+            key, ref, rule, values, properties, tags = self.packers[section].unpack(draft)
+            draft = drafts[lower] = _Draft(key, ref, rule, values, properties)
+            draft.tags = dict.fromkeys(tags) if tags else None
+        return draft
 
     def add(self, row: RuleRow) -> None:
         """Merge one row into the entity it identifies (or record its grant)."""
@@ -128,7 +203,7 @@ class Builder:
         return functools.partial(self._merge, section)
 
     def _set_header(self, row: RuleRow) -> None:
-        self.header = self._entity(row.rule.section, _Draft("", row), row)
+        self.header = self._entity(row.rule.section, _Draft("", row.ref, row.rule), row)
 
     def _merge(self, section: str, row: RuleRow) -> None:
         values = row.values
@@ -138,9 +213,9 @@ class Builder:
             # A sub-resource is identified within its parent (scoping.py resolves the parent).
             lower = f"{str(values['parent']).lower()}\x1f{lower}"
         drafts = self.drafts[section]
-        draft = drafts.get(lower)
+        draft = self._draft(section, lower)
         if draft is None:
-            draft = drafts[lower] = _Draft(key, row)
+            draft = drafts[lower] = _Draft(key, row.ref, row.rule)
         elif row.rule.merge == "first":
             self._merge_lists(section, draft, row)
             return
@@ -176,10 +251,110 @@ class Builder:
                 draft.tags[tag] = None
         roles = values.get("roles") if section in ("users", "groups") else None
         if roles:
-            kind = "local_user" if section == "users" else "local_group"
-            grantee = self.log.grantee(kind, draft.key, lambda: row.ref)
-            for role in roles:
-                self.log.add(grantee, self.log.grant(True, role, True), ())
+            self._roles(section, draft.key, roles, row)
+
+    def _roles(self, section: str, key: str, roles: list[str], record: Any) -> None:
+        """The roles a user or group row gives its entity (app-wide role grants)."""
+        kind = "local_user" if section == "users" else "local_group"
+        grantee = self.log.grantee(kind, key, lambda: record.ref)
+        for role in roles:
+            self.log.add(grantee, self.log.grant(True, role, True), ())
+
+    # -- entity sections: the generated row function's sink ------------------------------
+
+    def entity_sink(self, rule: Rule) -> Callable[..., None] | None:
+        """The merge of one row of an entity section given as its values and record (and its
+        properties and tags when the rule has any), for the evaluation's generated row function.
+
+        The first row of an entity becomes its draft directly (no union, no conflict check);
+        a later row of the same entity goes through the generic merge. Property types are
+        noted once per (scope, property, value type), not per entity.
+
+        Returns None for rules it does not serve (grants, assignments, single-entity sections,
+        `unchecked_refs`).
+        """
+        section = rule.section
+        if section not in self.drafts or rule.unchecked_refs:
+            return None
+        drafts = self.drafts[section]
+        identifier = identifier_key(rule, self.template)
+        # Lists the draft cannot keep as they are: shared (a constant, a record's own list) or
+        # not deduplicated by the normaliser (objects).
+        list_fields = tuple(k for k, expr in rule.fields.items()
+                            if k in self.list_fields[section] and (
+                                not fresh_list(expr) or k in rule.keep_repeated_items
+                                or self.sections[section].fields[k].kind == "objects"))
+        repeated = rule.keep_repeated_items
+        declared = self._declared_of(rule)
+        noted: set[tuple[str, str, type]] = set()
+        last_kind: dict[str, type] = {}  # the type a property had last: most rows repeat it
+        where: list[Any] = [None, 0]  # the last origin and its packer index
+        has_roles = section in ("users", "groups") and "roles" in rule.fields
+        has_identity = "identity" in rule.fields
+        nested = section == "resources" and "parent" in rule.fields
+        # The section's last rule: its entities are packed as they are made.
+        packer = self._packer(section) if self.last_rule.get(section) is rule else None
+        dumps = orjson.dumps
+        typed_scope = section == "resources"  # its properties are defined per resource type
+        merge = self._merge
+
+        def sink(values: dict[str, Any], record: Any, properties: dict[str, Any] | None = None,
+                 tags: list[tuple[str, str]] | None = None) -> None:
+            key = (values.get("identity") if has_identity else None) or values[identifier]
+            if key.__class__ is not str:
+                key = str(key)
+            lower = key.lower()
+            if nested and values.get("parent") is not None:
+                lower = f"{str(values['parent']).lower()}\x1f{lower}"
+            if lower in drafts:
+                merge(section, RuleRow(rule, values, properties or {}, tags or [], record))
+                return
+            if lower == key:
+                lower = key  # one string, not two equal ones
+            for name in list_fields:
+                value = values.get(name)
+                if value is not None:
+                    values[name] = value.copy() if name in repeated or \
+                        value[0].__class__ is str else _unique(value)
+            packable = packer is not None
+            if properties:
+                scope = (f"resources:{values.get('type', '')}" if typed_scope else section)
+                for name, value in properties.items():
+                    kind = value.__class__
+                    if last_kind.get(name) is not kind or typed_scope:
+                        last_kind[name] = kind
+                        if (scope, name, kind) not in noted:
+                            noted.add((scope, name, kind))
+                            self._type_seen(scope, name, value, declared.get(name))
+                    if kind is not str and packable:
+                        packable = json_safe(value)
+            if has_roles:
+                roles = values.get("roles")
+                if roles:
+                    self._roles(section, key, roles, record)
+            if packable:
+                origin = record.origin
+                if origin is not where[0]:
+                    where[:] = origin, packer.where(origin, rule)  # type: ignore[union-attr]
+                # EntityPacker.pack inlined (a call per row less); as text: orjson's bytes keep
+                # the kilobytes of their growth buffer allocated.
+                drafts[lower] = dumps((key, record.row, where[1], values, properties or None,
+                                       tags or None)).decode()
+                return
+            draft = drafts[lower] = _Draft(key, record.ref, rule, values, properties or None)
+            if tags:
+                draft.tags = dict.fromkeys(tags)
+
+        return sink
+
+    def _declared_of(self, rule: Rule) -> dict[str, str | None]:
+        """Each property's declared type in `rule` (computed once per rule)."""
+        found = self.declared_of.get(id(rule))
+        if found is None:
+            found = self.declared_of[id(rule)] = {}
+            for prop in rule.properties:
+                found.setdefault(prop.name, prop.type)
+        return found
 
     def _union(self, draft: _Draft, name: str, value: list[Any], repeats: bool = False) -> None:
         current = draft.values.get(name)
@@ -188,12 +363,10 @@ class Builder:
             draft.values[name] = [*(current or ()), *value]
             return
         if current is None:
-            if type(value[0]) is str:
-                # Already deduplicated by the normaliser; copied because a constant's list is
-                # shared by every row.
-                draft.values[name] = value.copy()
-                return
-            current = draft.values[name] = []
+            # A str list is already deduplicated by the normaliser; copied because a constant's
+            # list is shared by every row.
+            draft.values[name] = value.copy() if type(value[0]) is str else _unique(value)
+            return
         seen = {_dedupe_key(v) for v in current}
         for item in value:
             k = _dedupe_key(item)
@@ -227,8 +400,9 @@ class Builder:
         return section
 
     def _merge_properties(self, draft: _Draft, row: RuleRow, scope: str) -> None:
+        declared = self._declared_of(row.rule)
         for name, value in row.properties.items():
-            self._type_seen(scope, name, value, _declared(row, name))
+            self._type_seen(scope, name, value, declared.get(name))
             if draft.properties is None:
                 draft.properties = {}
             current = draft.properties.get(name)
@@ -337,10 +511,9 @@ class Builder:
                 "of each entity was kept)", changes_payload=True))
         self._attach_assignments()
         self._link_access_creds()
-        scope, problems = scope_drafts(list(self.drafts.get("resources", {}).values()))
+        scope, problems = scope_drafts(self._drafts_of("resources"))
         self.problems += problems
-        sections = {name: tuple(self._entity(name, d) for d in drafts.values())
-                    for name, drafts in self.drafts.items()}
+        sections = {name: self._section(name, drafts) for name, drafts in self.drafts.items()}
         uses_ids = self._uses_ids(sections)
         resource_keys = _resource_keys(sections.get("resources", ()), uses_ids.get("resources"))
         resource_keys = {**{own: resource_keys[path.lower()] for own, path in
@@ -366,6 +539,13 @@ class Builder:
             unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()},
             granted=Granted(frozenset(roles), frozenset(permissions), frozenset(keys)))
 
+    def _section(self, name: str, drafts: dict[str, Any]) -> Sequence[Entity]:
+        packer = self.packers.get(name)
+        if packer is None:
+            return tuple(self._entity(name, d) for d in drafts.values())
+        return PackedEntities([d if d.__class__ is str else self._entity(name, d)
+                               for d in drafts.values()], packer)
+
     def _entity(self, section: str, draft: _Draft, row: RuleRow | None = None) -> Entity:
         if row is not None:
             draft.values = dict(row.values)
@@ -381,7 +561,7 @@ class Builder:
         for row in self.assignments:
             values = row.values
             holder = "user" if "user" in values else "group"
-            draft = self.drafts[f"{holder}s"].get(values[holder].lower())
+            draft = self._draft(f"{holder}s", values[holder].lower())
             if draft is None:
                 self.errors.append(DataError(
                     f"app assignment `{values.get('id')}` names {holder} `{values[holder]}` "
@@ -396,14 +576,15 @@ class Builder:
                 current.append(assignment)
 
     def _link_access_creds(self) -> None:
-        users = self.drafts.get("users", {})
-        for cred in self.drafts.get("access_creds", {}).values():
+        for lower in list(self.drafts.get("access_creds", {})):
+            cred = self._draft("access_creds", lower)
+            assert cred is not None
             owner = cred.values.get("user")
-            user = users.get(str(owner).lower()) if owner is not None else None
+            user = self._draft("users", str(owner).lower()) if owner is not None else None
             if user is not None:
                 self._union(user, "access_creds", [cred.key])
 
-    def _uses_ids(self, sections: Mapping[str, tuple[Entity, ...]]) -> dict[str, bool]:
+    def _uses_ids(self, sections: Mapping[str, Sequence[Entity]]) -> dict[str, bool]:
         if self.template != "application":
             return {}
         identities = any("id" in e.values for s in ("users", "groups", "roles")
@@ -426,7 +607,7 @@ class Builder:
             out.setdefault(scope, {})[name] = declared or next(iter(kinds), "STRING")
         return out
 
-    def _grantees_in_order(self, sections: Mapping[str, tuple[Entity, ...]]
+    def _grantees_in_order(self, sections: Mapping[str, Sequence[Entity]]
                            ) -> tuple[list[Grantee], int]:
         """The grantees in the SDK's order (local users, local groups, IdP identities, access
         credentials), each under its entity's spelling, and how many an entity defines
@@ -440,10 +621,10 @@ class Builder:
                 order += named
                 idp = len(named)
                 continue
-            for entity in sections.get(section, ()):
-                held = log.named(kind, entity.key.lower())
+            for key in entity_keys(sections.get(section, ())):
+                held = log.named(kind, key.lower())
                 if held is not None:
-                    held.identity = entity.key
+                    held.identity = key
                     order.append(held)
         return order, len(order) - idp
 
@@ -474,7 +655,7 @@ def _declared(row: RuleRow, name: str) -> str | None:
     return next((p.type for p in row.rule.properties if p.name == name), None)
 
 
-def _resource_keys(resources: tuple[Entity, ...], uses_ids: bool | None) -> dict[str, str]:
+def _resource_keys(resources: Sequence[Entity], uses_ids: bool | None) -> dict[str, str]:
     """Lower-cased resource identifier -> payload key, dotted for sub-resources (`repo1.main`)."""
     def own(entity: Entity) -> str:
         return str(entity.values.get("id") or entity.values["name"]) if uses_ids else \

@@ -20,6 +20,7 @@ from .errors import PayloadError, RowRef
 from .expressions import RFC3339
 from .language import TEMPLATES, valid_property_name
 from .model import Entity, EntitySet, Granted, resource_tree
+from .packed import entity_keys, entity_values
 from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
@@ -143,7 +144,7 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
 
     def existing(target: str) -> set[str]:
         if target not in keys:
-            keys[target] = {e.key.lower() for e in es.sections.get(target, ())}
+            keys[target] = {k.lower() for k in entity_keys(es.sections.get(target, ()))}
         return keys[target]
 
     # The references that exist, per target section, as written: a million entities name the
@@ -160,8 +161,7 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
         plans = [(key, target, known.setdefault(target, set()), existing(target),
                   es.unchecked_refs.get(f"{section}.{key}", frozenset()))
                  for key, target in references]
-        for index, entity in enumerate(items):
-            values = entity.values
+        for index, values in enumerate(entity_values(items)):
             for key, target, seen, defined, unchecked in plans:
                 value = values.get(key)
                 if value is None:
@@ -173,6 +173,7 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                     if lower in defined:
                         seen.add(name)
                     elif lower not in unchecked:
+                        entity = items[index]
                         yield PayloadError(
                             f"{section} `{entity.key}` names {key} `{name}` but no "
                             f"`{target}` rule defines it", _pointer(es, section, index),

@@ -15,18 +15,19 @@ from typing import Any
 import jmespath.exceptions
 
 from .errors import DataError, RowRef, Span, Warning_
-from .expressions import _FALSE, _TRUE, FunctionError, _is_false, _text, to_rfc3339
+from .expressions import _FALSE, _TRUE, Expression, FunctionError, _is_false, _text, to_rfc3339
 from .language import IDP_PROVIDER_TYPES, TEMPLATES, FieldSpec
 from .model import Rule, RuleRow
-from .rowgen import FALLBACK, NotInlinable, RowFunction, generate_row_function
+from .rowgen import FALLBACK, Extras, NotInlinable, RowFunction, generate_row_function
 from .sources import Record
 from .templating import Template
 
 __all__ = ["Evaluation", "identifier_key"]
 
 _SKIP = object()
-# The builder's merge of one row from its values and record (the generated fast path's target).
-RowSink = Callable[[dict[str, Any], Any], None]
+# The builder's merge of one row from its values and record (the generated fast path's target):
+# `sink(values, record)`, or `sink(values, record, properties, tags)` for a rule with either.
+RowSink = Callable[..., None]
 _KEYS_SHOWN = 30
 
 
@@ -305,16 +306,16 @@ class Evaluation:
              sink: RowSink | None = None) -> int:
         """Evaluate a derived rule over its records, handing each row to `handle`.
 
-        `sink`: the builder's merge of a row given as (values, record), for a rule without
-        properties or tags: the generated row function calls it instead of making a RuleRow
-        (a row it cannot decide still goes through the generic loop and `handle`).
+        `sink`: the builder's merge of a row given as (values, record), or (values, record,
+        properties, tags) for a rule with properties or tags: the generated row function calls
+        it instead of making a RuleRow (a row it cannot decide still goes through the generic
+        loop and `handle`).
 
         Returns:
             the number of rows produced (handled or sunk).
         """
         compiled = self._compile(rule)
-        if sink is None or compiled.cell_function is None or rule.where is not None \
-                or rule.each is not None:
+        if sink is None or rule.where is not None or rule.each is not None:
             count = 0
             for planned in self._rows(compiled, records):
                 handle(planned)
@@ -488,8 +489,12 @@ class Evaluation:
             pending.discard(rule.each[0])
         identifier = identifier_key(rule, self.template)
         fallback = _fallback_key(rule, self.template)
-        make_row = (None if rule.properties or rule.tags.pairs or rule.tags.expression is not None
-                    else lambda values, record: RuleRow(rule, values, {}, [], record))
+        extras = _extras(rule)
+
+        def make_row(values: dict[str, Any], record: Any, props: dict[str, Any] | None = None,
+                     tags: list[tuple[str, str]] | None = None) -> RuleRow:
+            return RuleRow(rule, values, {} if props is None else props,
+                           [] if tags is None else tags, record)
 
         def generate(columns: Mapping[str, int] | None = None,
                      nulls: frozenset[str] = frozenset({""}),
@@ -498,11 +503,10 @@ class Evaluation:
                 rule.fields, specs, normalisers, identifier, self._one_of(rule),
                 lambda values, data, record: self._finish_row(rule, values, record, data),
                 sink or make_row, defer=(fallback,) if fallback else (), columns=columns,
-                nulls=nulls)
+                nulls=nulls, extras=extras)
 
         return _Compiled(rule, fields, identifier, pending, fast=generate(),
-                         cell_function=generate if make_row is not None else None,
-                         fallback_key=fallback)
+                         cell_function=generate, fallback_key=fallback)
 
     def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
         # Runs only while some field read by the rule has not been seen in any record yet.
@@ -656,8 +660,10 @@ class Evaluation:
         out: dict[str, Any] = {}
         for prop in rule.properties:
             try:
+                # A derived rule's constant that is no string (`count: 7`) is kept as is.
                 value = (render(prop.value, data) if render is not None
-                         else prop.value.evaluate(data))
+                         else prop.value.evaluate(data) if isinstance(prop.value, Expression)
+                         else prop.value)
                 if value is None or value == "":
                     # Omitted unless kept: the SDK sends what `set_property` was given.
                     if prop.keep_null if value is None else prop.keep_empty:
@@ -700,6 +706,15 @@ class Evaluation:
         elif self.policy == "skip":
             self.warnings.append(Warning_(f"row skipped: {message}", ref=ref,
                                           changes_payload=True))
+
+
+def _extras(rule: Rule) -> Extras:
+    """A rule's properties and tags for its generated row function (the generic loop's
+    `_properties` and `_tags`, with the same casts)."""
+    return Extras(
+        properties=tuple((p.name, p.value, PROPERTY_CASTS[p.type] if p.type else None,
+                          p.keep_null, p.keep_empty) for p in rule.properties),
+        tag_pairs=rule.tags.pairs, tag_expression=rule.tags.expression, tag_list=_tag_list)
 
 
 def _fallback_key(rule: Rule, template: str) -> str | None:

@@ -50,6 +50,7 @@ Evaluator = Callable[[Any], Any]
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "active", "enabled"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "inactive", "disabled"})
+_BOOL_WORDS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -301,6 +302,10 @@ class OaamapFunctions(jmespath.functions.Functions):
 
     @signature({"types": []})
     def _func_to_bool(self, v: Any) -> bool | None:
+        if v.__class__ is str:
+            known = _BOOL_WORDS.get(v)  # the common spellings as they are, without strip/lower
+            if known is not None:
+                return known
         if v is None or v == "":
             return None
         if isinstance(v, bool):
@@ -599,6 +604,32 @@ class _Compiler:
 
             return call_direct
         return lambda value: call(name, [a(value) for a in args])
+
+
+def direct_call(functions: OaamapFunctions, name: str) -> Callable[..., Any]:
+    """A registered function called on already evaluated arguments, with jmespath's semantics:
+    arguments of plainly allowed types go straight to its implementation, anything else through
+    jmespath's own validation (and its error)."""
+    entry = functions.FUNCTION_TABLE[name]
+    signature = entry["signature"]
+    function = entry["function"]  # unbound: jmespath calls it with the registry first
+    call = functions.call_function
+    variadic = bool(signature) and bool(signature[-1].get("variadic"))
+    allowed = [frozenset(spec["types"]) for spec in signature]
+
+    def direct(*args: Any) -> Any:
+        if len(args) > len(allowed) and not variadic:
+            return call(name, list(args))
+        for index, arg in enumerate(args):
+            types = allowed[min(index, len(allowed) - 1)] if allowed else frozenset()
+            if types and _JSON_TYPES.get(type(arg)) not in types:
+                return call(name, list(args))
+        return function(functions, *args)
+
+    if not any(allowed) and not variadic and len(allowed) == 1:
+        bound: Callable[..., Any] = function.__get__(functions)  # e.g. to_bool: any one value
+        return bound
+    return direct
 
 
 def compile_node(node: dict[str, Any], functions: OaamapFunctions) -> Evaluator:

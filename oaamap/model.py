@@ -168,7 +168,7 @@ class Entity:
     span: Span | None
 
 
-def resource_tree(resources: tuple[Entity, ...]) -> tuple[list[Entity], dict[str, list[Entity]]]:
+def resource_tree(resources: Sequence[Entity]) -> tuple[list[Entity], dict[str, list[Entity]]]:
     """Top-level resources and each resource's children (keyed by lower-cased parent key), in
     section order. A resource whose `parent` names no resource is top-level; resources whose
     parents form a cycle are in neither (stage 8 reports the cycle).
@@ -221,7 +221,8 @@ class EntitySet:
 
     Attributes:
         header: the application / idp / system entity.
-        sections: section name -> entities.
+        sections: section name -> entities (a tuple, or a section packed once its last rule
+            ran, decoded on access: `packed.PackedEntities`).
         grants: application identities' grants, in the SDK's order (users, groups, idp, creds);
             the builder's is rebuilt from its compact log each time it is iterated.
         property_types: definition scope (`users`, `resources:repo`, `role_assignments`, ...) ->
@@ -234,7 +235,7 @@ class EntitySet:
 
     template: str
     header: Entity
-    sections: Mapping[str, tuple[Entity, ...]]
+    sections: Mapping[str, Sequence[Entity]]
     grants: Sequence[IdentityGrants] = ()
     property_types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     resource_keys: Mapping[str, str] = field(default_factory=dict)

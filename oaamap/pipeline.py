@@ -263,14 +263,14 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
                         options: CompileOptions, records: _Records,
                         evaluation: Evaluation) -> EntitySet:
     builder = Builder(mapping.template, strict=options.strict,
-                      definitions=mapping.active_definitions(context))
+                      definitions=mapping.active_definitions(context), rules=mapping.rules)
     header = evaluation.static_row(mapping.header)
     if header is not None:
         builder.add(header)
     for rule in mapping.rules:
         if rule.derived:
             handle = builder.handler(rule)
-            sink = builder.grant_sink(rule)
+            sink = builder.grant_sink(rule) or builder.entity_sink(rule)
             if options.observe is not None:
                 handle, sink = _observed(handle, options.observe), None
             produced = evaluation.feed(rule, records.of(str(rule.source)), handle, sink)
@@ -281,6 +281,7 @@ def _evaluate_and_build(mapping: MappingPlan, context: dict[str, Any],
                 if options.observe is not None:
                     options.observe(row)
                 builder.add(row)
+        builder.rule_done(rule)
     for name in mapping.sources:
         if name not in records.counts and name in records.kept:
             records.counts[name] = len(records.kept[name])

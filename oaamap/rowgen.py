@@ -10,20 +10,25 @@ evaluates the row again, so it alone decides skips and reports errors: the two p
 on what is kept.
 
 The same function can read a CSV row's cells by column index instead of a record dict (`columns`):
-then no dict and no record are made per row. Only top-level fields of the header and the inlined
-operators can be read that way; a rule with anything else gets no cell function (`NotInlinable`)
-and reads records.
+then no dict and no record are made per row. Only top-level fields of the header, the inlined
+operators and calls of registered functions (without `&expr` arguments) can be read that way; a
+rule with anything else gets no cell function (`NotInlinable`) and reads records.
+
+A rule's properties and tags are computed by the same function (`extras`), so a row that is
+handed to a sink needs no record at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .expressions import Expression, _is_false, compile_node
+from .expressions import RFC3339, Expression, _is_false, _text, compile_node, direct_call
 from .language import FieldSpec
 
-__all__ = ["FALLBACK", "NotInlinable", "RowFunction", "generate_row_function"]
+__all__ = ["FALLBACK", "Extras", "NotInlinable", "RowFunction", "fresh_list",
+           "generate_row_function"]
 
 FALLBACK = object()
 RowFunction = Callable[[dict[str, Any], Any], Any]
@@ -33,6 +38,28 @@ _LISTS = frozenset({"str_list", "ref_list", "enum_list"})
 
 class NotInlinable(Exception):
     """A rule's expressions need the record dict: no cell function for it."""
+
+
+@dataclass(frozen=True)
+class Extras:
+    """A rule's properties and tags, as the generated function computes them.
+
+    Attributes:
+        properties: (name, expression, cast or None, keep_null, keep_empty) per property.
+        tag_pairs: (key, expression or constant) per tag; tag_list: the `tags:` expression's
+            conversion of the record into (key, value) pairs (record dicts only).
+        tag_expression: the `tags:` expression, if any.
+    """
+
+    properties: tuple[tuple[str, Any, Callable[[Any], Any] | None, bool, bool], ...] = ()
+    tag_pairs: tuple[tuple[str, Any], ...] = ()
+    tag_expression: Expression | None = None
+    tag_list: Callable[[Any], list[tuple[str, str]]] | None = None
+
+    @property
+    def any(self) -> bool:
+        """Whether the rule has properties or tags (the sink then takes them too)."""
+        return bool(self.properties or self.tag_pairs or self.tag_expression is not None)
 
 
 def _get(value: Any, key: str) -> Any:
@@ -48,17 +75,22 @@ class _Writer:
     def __init__(self, columns: Mapping[str, int] | None = None,
                  nulls: frozenset[str] = frozenset({""})) -> None:
         self.names: dict[str, Any] = {"_get": _get, "_false": _is_false, "FALLBACK": FALLBACK,
-                                      "_nulls": nulls}
+                                      "_nulls": nulls, "_text": _text}
         self.counter = 0
         self.columns = columns
         self.only_empty = nulls == frozenset({""})
 
-    def cell(self, key: str) -> str:
-        """A top-level field read from the row's cells (an empty or null-value cell is null)."""
+    def column(self, key: str) -> int:
+        """The index of a top-level field's cell."""
         assert self.columns is not None
         index = self.columns.get(key)
         if index is None:
             raise NotInlinable(key)  # the generic path reports a field no record has
+        return index
+
+    def cell(self, key: str) -> str:
+        """A top-level field read from the row's cells (an empty or null-value cell is null)."""
+        index = self.column(key)
         if self.only_empty:
             return f"(data[{index}] or None)"
         t = self.temp()
@@ -75,6 +107,8 @@ class _Writer:
         return f"_t{self.counter}"
 
     def expression(self, expr: Expression) -> str:
+        if expr.parsed is None and expr.constant:
+            return f"{self.bind(expr.evaluate)}(None)"  # a literal: reads no record
         if expr.parsed is None or expr.functions is None:
             if self.columns is not None:
                 raise NotInlinable(expr.text)
@@ -113,17 +147,58 @@ class _Writer:
         if kind == "not_expression":
             return f"_false({self.node(children[0], var, expr)})"
         assert expr.functions is not None
+        if kind == "function_expression" and var == "data" and \
+                all(c["type"] != "expref" for c in children):
+            # The registered function itself, on inlined arguments (jmespath's type checks and
+            # errors kept: a raise makes the row FALLBACK, and the generic loop reports it).
+            call = self.bind(direct_call(expr.functions, node["value"]))
+            return f"{call}(" + ", ".join(self.node(c, var, expr) for c in children) + ")"
         if var == "data" and self.columns is not None:
             raise NotInlinable(kind)
         return f"{self.bind(compile_node(node, expr.functions))}({var})"
+
+    def value(self, value: Any) -> str:
+        """An expression's code, or a bound constant."""
+        return self.expression(value) if isinstance(value, Expression) else self.bind(value)
+
+
+def fresh_list(expr: Any) -> bool:
+    """Whether an expression's list value is made anew for every row (a multi-select such as
+    `[a, b]`, or `x && [x]`), so that whoever receives it may keep it without a copy."""
+    parsed = getattr(expr, "parsed", None)
+    return parsed is not None and _fresh(parsed)
+
+
+def _fresh(node: dict[str, Any]) -> bool:
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "multi_select_list":
+        return True
+    if kind == "and_expression":
+        # The left value is the result only when false: null, "", [] or false (never kept).
+        return _fresh(children[1])
+    if kind == "or_expression":
+        return _fresh(children[0]) and _fresh(children[1])
+    return False
 
 
 def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
                  normalise: Callable[[Any, FieldSpec], Any], must_have: bool) -> list[str]:
     on_null = "return FALLBACK" if must_have else "pass"
+    parsed = expr.parsed
+    if writer.columns is not None and writer.only_empty and spec.kind in _DIRECT and \
+            parsed is not None and parsed["type"] == "field":
+        # A cell is a string, empty when null: nothing to test but its emptiness.
+        return [f"v = data[{writer.column(parsed['value'])}]",
+                "if v:", f"    values[{key!r}] = v", "else:", f"    {on_null}"]
     norm, spec_name = writer.bind(normalise), writer.bind(spec)
     if spec.kind in _DIRECT:
         fast = "v.__class__ is str and v"
+    elif spec.kind == "bool":
+        fast = "v.__class__ is bool"
+    elif spec.kind == "timestamp":
+        # Already RFC 3339 (what the normaliser returns unchanged) needs no parsing.
+        fast = f"v.__class__ is str and {writer.bind(RFC3339.fullmatch)}(v) is not None"
     elif spec.kind in _LISTS and not spec.choices:
         fast = "v.__class__ is list and len(v) == 1 and v[0].__class__ is str and v[0]"
     else:
@@ -143,6 +218,29 @@ def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
     ]
 
 
+def _extras_block(writer: _Writer, extras: Extras) -> list[str]:
+    # The generic loop's `_properties` and `_tags`, in their order.
+    lines = ["props = {}"]
+    for name, expr, cast, keep_null, keep_empty in extras.properties:
+        kept_null = f"    props[{name!r}] = v" if keep_null else "    pass"
+        kept_empty = f"    props[{name!r}] = v" if keep_empty else "    pass"
+        cast_code = f"{writer.bind(cast)}(v)" if cast is not None else "v"
+        lines += [f"v = {writer.value(expr)}",
+                  "if v is None:", kept_null,
+                  "elif v == '':", kept_empty,
+                  "else:", f"    props[{name!r}] = {cast_code}"]
+    lines.append("tags = []")
+    for key, expr in extras.tag_pairs:
+        lines += [f"v = {writer.value(expr)}",
+                  "if v is not None:", f"    tags.append(({key!r}, _text(v)))"]
+    if extras.tag_expression is not None:
+        if writer.columns is not None or extras.tag_list is None:
+            raise NotInlinable("tags")
+        lines.append(f"tags.extend({writer.bind(extras.tag_list)}"
+                     f"({writer.bind(extras.tag_expression.evaluate)}(data)))")
+    return lines
+
+
 def generate_row_function(
     fields: Mapping[str, Expression], specs: Mapping[str, FieldSpec],
     normalisers: Mapping[str, Callable[[Any, FieldSpec], Any]], identifier: str,
@@ -151,6 +249,7 @@ def generate_row_function(
     defer: tuple[str, ...] = (),
     columns: Mapping[str, int] | None = None,
     nulls: frozenset[str] = frozenset({""}),
+    extras: Extras | None = None,
 ) -> RowFunction:
     """The fast row function of a rule: `(data, record) -> RuleRow | None | FALLBACK`.
 
@@ -160,19 +259,22 @@ def generate_row_function(
         identifier: the field whose null value skips the row (left to the generic path).
         one_of: groups of which one field must be present (else the generic path).
         finish: completes a row from its values (properties, tags, the RuleRow).
-        make_row: for a rule without properties or tags, builds the RuleRow from the values and
-            the record directly (skipping `finish`).
+        make_row: builds the RuleRow from the values and the record directly (skipping
+            `finish`), or hands them to a sink: `make_row(values, record)`, or with `extras`
+            that have properties or tags `make_row(values, record, properties, tags)`.
         defer: fields whose null value is left to the generic path too (it counts them: an IdP
             identity falling back to the name).
         columns: read a row's cells (`data` is a list) instead of a record dict: column name ->
-            index. Needs `make_row` (properties and tags read the record).
+            index. Needs `make_row`.
         nulls: with `columns`, the cell texts that are null.
+        extras: the rule's properties and tags, computed here (with `make_row`).
 
     Raises:
         NotInlinable: with `columns`, an expression needs the record dict.
     """
     if columns is not None and make_row is None:
         raise NotInlinable("properties or tags")
+    extras = extras or Extras()
     writer = _Writer(columns, nulls)
     body = ["try:", "    values = {}"]
     for key, expr in fields.items():
@@ -188,7 +290,11 @@ def generate_row_function(
             continue
         test = " or ".join(f"{k!r} in values" for k in present) or "False"
         body += [f"if not ({test}):", "    return FALLBACK"]
-    if make_row is not None:
+    if make_row is not None and extras.any:
+        body += ["try:", *("    " + line for line in _extras_block(writer, extras)),
+                 "except Exception:", "    return FALLBACK",
+                 f"return {writer.bind(make_row)}(values, record, props, tags)"]
+    elif make_row is not None:
         body.append(f"return {writer.bind(make_row)}(values, record)")
     else:
         body.append(f"return {writer.bind(finish)}(values, data, record)")

@@ -186,3 +186,142 @@ def test_cell_function_needs_plain_fields(
              {**dict.fromkeys(columns, ""), "id": "1", "role": "r", "res": "x"}.values()]
     record = Record({}, Origin("rows", "rows.csv", "line"), 2)
     assert fast(cells, record).values == {"user": "1", "role": "r", "resources": ["x"]}
+
+
+EXTRAS_RULES = """\
+oaamap: 1
+template: application
+provider: P
+data_source: D
+sources:
+  rows: {json: rows.json}
+application: {name: A, type: a}
+users:
+  - from: rows
+    id: id
+    name: "lower(name)"
+    is_active: "to_bool(active)"
+    properties:
+      title: title
+      level: {value: level, type: NUMBER}
+      since: {value: created, type: TIMESTAMP}
+      note: {value: note, keep_null: true, keep_empty: true}
+      fixed: 7
+    tags:
+      - {key: team, value: team}
+      - {key: env, value: prod}
+groups:
+  - from: rows
+    name: id
+    tags: "tags"
+"""
+
+EXTRAS_RECORDS = [
+    {"id": "1", "name": "Ann", "active": "yes", "title": "Dev", "level": "3",
+     "created": "2021-03-04", "note": "", "team": "t1", "tags": [{"key": "a", "value": "b"}]},
+    {"id": "2", "name": "Bob", "active": "maybe", "title": None, "level": 4.5},
+    {"id": "3", "name": 7, "active": True, "level": "high", "team": 5, "tags": {"key": "k"}},
+    {"id": "4", "name": "Cy", "created": "yesterday", "note": None, "tags": "bad"},
+    {"id": "5", "name": None, "title": "", "level": None, "tags": [{"key": "x", "value": None}]},
+]
+
+
+@pytest.mark.parametrize("index", range(len(EXTRAS_RECORDS)))
+@pytest.mark.parametrize("rule_index", [0, 1], ids=["users", "groups"])
+def test_generated_properties_and_tags_match_generic(tmp_path: Path, index: int,
+                                                     rule_index: int) -> None:
+    """Properties, tags and registered function calls computed by the generated function agree
+    with the generic loop, or defer to it."""
+    path = write_case(tmp_path, EXTRAS_RULES, {"rows.json": json.dumps(EXTRAS_RECORDS)})
+    mapping, _ = plan_mapping(path)
+    evaluation = Evaluation("application", render_context(mapping))
+    compiled = evaluation._compile(list(mapping.rules)[rule_index])
+    record = Record(dict(EXTRAS_RECORDS[index]), Origin("rows", "rows.json", "index"), index)
+    fast = compiled.fast(record.data, record)
+    generic = Evaluation("application", evaluation.context)._row(compiled, record, record.data)
+    if fast is not FALLBACK:
+        assert _summary(fast) == _summary(generic)
+    if index == 0:
+        assert fast is not FALLBACK  # the ordinary row takes the generated path
+
+
+CELL_EXTRAS_RULES = """\
+oaamap: 1
+template: application
+provider: P
+data_source: D
+sources:
+  people: {csv: people.csv}
+  depts: {csv: depts.csv}
+application: {name: A, type: a}
+roles:
+  - {name: admin, permissions: []}
+groups:
+  - {from: depts, name: dept}
+users:
+  - from: people
+    id: id
+    name: "lower(login)"
+    email: email
+    identities: "email && [email]"
+    groups: "[dept]"
+    roles: "role && [role]"
+    is_active: "to_bool(active)"
+    created_at: created
+    properties:
+      title: title
+      level: {value: level, type: NUMBER}
+      note: {value: note, keep_empty: true}
+    tags:
+      - {key: dept, value: dept}
+"""
+
+# Ordinary rows, a repeated user (merged: a conflict, a second group, a property), a null-value
+# cell, a short row, a date to normalise, a value of another type for one property.
+CELL_EXTRAS_PEOPLE = (
+    "id,login,email,dept,role,active,created,title,level,note\n"
+    "u1,Ann,a@x,d1,admin,yes,2021-03-04T00:00:00Z,Dev,3,\n"
+    "u2,BOB,b@x,d2,,no,2021-03-04,Ops,4.5,n\n"
+    "U1,ann,a2@x,d2,,yes,2021-03-04T00:00:00Z,Lead,3,x\n"
+    "u3,cy,,d1,admin,1\n"
+    "u4,dee,d@x,d3,,false,1614816000,,,\n"
+)
+DEPTS = "dept\nd1\nd2\nd3\nd2\n"
+
+
+def test_cell_rows_with_properties_match_record_rows(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule with properties, tags and function calls reads cells and hands its rows to the
+    builder's entity sink; the payload, warnings and refs are the generic path's."""
+    from oaamap.pipeline import CompileOptions, compile_mapping
+
+    made = _spy_cell_functions(monkeypatch)
+    path = write_case(tmp_path, CELL_EXTRAS_RULES, {"people.csv": CELL_EXTRAS_PEOPLE,
+                                                    "depts.csv": DEPTS})
+    cells = compile_mapping(path)
+    assert len(made) == 2 and all(made)  # groups and users read cells
+    observed: list[Any] = []
+    generic = compile_mapping(path, options=CompileOptions(limit=1_000,
+                                                           observe=observed.append))
+    assert len(observed) == 10  # no sink: every row went through a RuleRow
+    assert cells.payload_json() == generic.payload_json()
+    assert [w.message for w in cells.warnings] == [w.message for w in generic.warnings]
+    conflicts = [(w.message.split(":")[0], str(w.ref).rsplit(":", 1)[1]) for w in cells.warnings]
+    assert conflicts == [("users `u1`", "4")] * 2  # `email` and `properties.title`
+    users = cells.entities.sections["users"]
+    assert [str(u.ref).rsplit(":", 1)[1] for u in users] == ["2", "3", "5", "6"]
+    assert cells.entities.property_types == generic.entities.property_types
+
+
+def test_cell_function_errors_go_to_the_generic_loop(tmp_path: Path) -> None:
+    """A registered function that raises on a cell (to_bool of `maybe`) defers the row to the
+    generic loop, which reports it with its line."""
+    from oaamap.errors import DataErrors
+    from oaamap.pipeline import compile_mapping
+
+    people = CELL_EXTRAS_PEOPLE.replace("u3,cy,,d1,admin,1", "u3,cy,,d1,admin,maybe")
+    path = write_case(tmp_path, CELL_EXTRAS_RULES, {"people.csv": people, "depts.csv": DEPTS})
+    with pytest.raises(DataErrors) as caught:
+        compile_mapping(path)
+    error = caught.value.errors[0]
+    assert str(error.ref).endswith(":5") and "to_bool" in str(error)

@@ -234,6 +234,16 @@ class CurrentRow:
         """The current row's `file:line`."""
         return self.stream.origin.ref(self.stream.line)
 
+    @property
+    def origin(self) -> Origin:
+        """The stream's file (a Record's `origin`)."""
+        return self.stream.origin
+
+    @property
+    def row(self) -> int:
+        """The current row's first line (a Record's `row`)."""
+        return self.stream.line
+
 
 def _malformed(error: csv.Error, start: int, end: int) -> str:
     """What a csv module error means for the user, and how to fix the file."""
