@@ -444,11 +444,21 @@ class Builder:
         plain: dict[str, int] = {}
         applies = "apply_to_application" in rule.fields
 
+        # The identity of the last row and its grantee: exports list an identity's grants
+        # together, and comparing two short strings is cheaper than a lookup in a big dict.
+        last: str | None = None
+        last_grantee = Grantee("", kind, None)  # never used: no identity equals None
+
         def sink(values: dict[str, Any], record: Any) -> None:
+            nonlocal last, last_grantee
             identity = values[holder]
-            grantee = spelled.get(identity)
-            if grantee is None:
-                grantee = log.grantee(kind, identity, lambda: record.ref)
+            if identity == last:
+                grantee = last_grantee
+            else:
+                found = spelled.get(identity)
+                grantee = found if found is not None else log.grantee(
+                    kind, identity, lambda: record.ref)
+                last, last_grantee = identity, grantee
             resources = values.get("resources")
             if resources and len(resources) == 1 and not (
                     applies and values.get("apply_to_application") is not None):
