@@ -258,7 +258,7 @@ class Builder:
         kind = "local_user" if section == "users" else "local_group"
         grantee = self.log.grantee(kind, key, lambda: record.ref)
         for role in roles:
-            self.log.add(grantee, self.log.grant(True, role, True), ())
+            self.log.add(grantee, self.log.grant(True, role, None), ())
 
     # -- entity sections: the generated row function's sink ------------------------------
 
@@ -491,14 +491,13 @@ class Builder:
     def _log_grant(self, grantee: Grantee, is_role: bool, name: str, resources: list[str],
                    apply: bool | None, properties: Mapping[str, Any] | None, record: Any
                    ) -> None:
-        if not resources:
-            if apply is False:
-                self.warnings.append(Warning_(
-                    "grant applies to neither the application nor any resource; it grants "
-                    "nothing", ref=record.ref, changes_payload=True))
-                return
-            if is_role:
-                apply = True  # a role granted on no resource is granted app-wide
+        if not resources and apply is False:
+            self.warnings.append(Warning_(
+                "grant applies to neither the application nor any resource; it grants "
+                "nothing", ref=record.ref, changes_payload=True))
+            return
+        # A role's entry with no target is an app-wide grant (the log reads it so): its grant
+        # stays the one the role's other rows use.
         self.log.add(grantee, self.log.grant(is_role, name, apply, properties), resources)
 
     def _grant_target(self, rule: Any) -> tuple[str, str, str]:

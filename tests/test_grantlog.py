@@ -125,3 +125,49 @@ def test_granted_names_are_checked_once(tmp_path: Path) -> None:
         compile_mapping(path)
     messages = [str(p) for p in caught.value.errors]
     assert any("granted role `Admin` that no `roles` rule defines" in m for m in messages)
+
+
+ROLE_ONLY = MAPPING.split("  - from: rows\n    user: user\n    permission: perm")[0]
+
+
+@pytest.mark.parametrize(("rows", "grouped"), [
+    (ROWS, False),  # permissions too
+    ([("ann", "viewer", "", "x;y", ""), ("ann", "viewer", "", "", ""),
+      ("ann", "viewer", "", "Y", ""), ("bob", "Admin", "", "", ""),
+      ("bob", "viewer", "", "z;x;z", ""), ("cy", "Admin", "", "y", ""),
+      ("ann", "Admin", "", "x", "")], True),  # one grant per role; app-wide rows; repeats
+    ([("ann", "viewer", "", "x", ""), ("ann", "VIEWER", "", "y", ""),
+      ("bob", "viewer", "", "", "yes"), ("bob", "viewer", "", "z", ""),
+      ("dan", "viewer", "", "x", "no")], False),  # spellings, apply
+], ids=["permissions", "roles", "collisions"])
+def test_roles_only_replay_equals_the_general_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[tuple[str, ...]],
+        grouped: bool) -> None:
+    """The grouped replay (every grant a role, no two grants naming one role) gives what the
+    general replay gives, entry by entry and key by key."""
+    from oaamap import grantlog
+
+    text = "user,role,perm,res,app\n" + "".join(",".join(r) + "\n" for r in rows)
+    path = write_case(tmp_path, ROLE_ONLY.replace("{SOURCE}", "{csv: rows.csv}"),
+                      {"rows.csv": text, "people.csv": "login,role\nann,\nbob,\ncy,\ndan,viewer\n"})
+    fast = compile_mapping(path).payload_json()
+    calls: list[bool] = []
+    original = grantlog.GrantLog._replay_roles
+
+    def spy(self: grantlog.GrantLog, *args: object) -> object:
+        calls.append(True)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grantlog.GrantLog, "_replay_roles", spy)
+    compile_mapping(path)
+    took_fast_path = bool(calls)
+    monkeypatch.setattr(grantlog.GrantLog, "folded_grants", _general_only)
+    assert compile_mapping(path).payload_json() == fast
+    assert took_fast_path == grouped
+
+
+def _general_only(self: object) -> list[tuple[bool, str, bool | None, object, str]]:
+    log = self  # a GrantLog: the table folded as usual, the grouped replay never chosen
+    table = [(*grant, grant[1].lower()) for grant in log.grants]  # type: ignore[attr-defined]
+    log._folded, log._roles_only = table, False  # type: ignore[attr-defined]
+    return table
