@@ -18,7 +18,7 @@ import orjson
 from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .grantlog import SHIFT, Grantee, GrantLog, ReplayedGrants
-from .language import TEMPLATES, SectionSpec
+from .language import TEMPLATES, SectionSpec, checked_references
 from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
 from .packed import EntityPacker, PackedEntities, entity_keys, json_safe
 from .rowgen import fresh_list
@@ -144,6 +144,7 @@ class Builder:
         for lower, draft in drafts.items():
             if type(draft) is _Draft and (not draft.properties or
                                               json_safe(draft.properties)):
+                packer.note(draft.values, draft.properties)
                 ref = draft.ref
                 drafts[lower] = packer.pack(
                     draft.key, ref.row if ref is not None else 0,
@@ -158,7 +159,8 @@ class Builder:
     def _packer(self, section: str) -> EntityPacker:
         packer = self.packers.get(section)
         if packer is None:
-            packer = self.packers[section] = EntityPacker(section)
+            packer = self.packers[section] = EntityPacker(section, tuple(
+                key for key, _ in checked_references(self.template, section)))
         return packer
 
     def _draft(self, section: str, lower: str) -> _Draft | None:
@@ -333,6 +335,7 @@ class Builder:
                 if roles:
                     self._roles(section, key, roles, record)
             if packable:
+                packer.note(values, properties)  # type: ignore[union-attr]  # packable
                 origin = record.origin
                 if origin is not where[0]:
                     where[:] = origin, packer.where(origin, rule)  # type: ignore[union-attr]

@@ -18,9 +18,9 @@ from typing import Any
 
 from .errors import PayloadError, RowRef
 from .expressions import RFC3339
-from .language import TEMPLATES, valid_property_name
+from .language import checked_references, valid_property_name
 from .model import Entity, EntitySet, Granted, resource_tree
-from .packed import entity_keys, entity_values
+from .packed import EntityPacker, PackedEntities, entity_keys, entity_values
 from .payload_schema import PayloadValidator
 
 __all__ = ["SchemaCheck", "check_entities"]
@@ -139,7 +139,6 @@ def _check_properties(entity: Entity, scope: str, rules: _PropertyRules,
 
 
 def _references(es: EntitySet) -> Iterator[PayloadError]:
-    spec = TEMPLATES[es.template]
     keys: dict[str, set[str]] = {}  # the lower-cased keys of each section that is referred to
 
     def existing(target: str) -> set[str]:
@@ -151,16 +150,19 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
     # same few thousand groups, each looked up (and lower-cased) once.
     known: dict[str, set[Any]] = {}
     for section, items in es.sections.items():
-        # granted roles (`roles` of users and groups) are checked (once) with the other grants
-        references = [(key, field.refers_to) for key, field in spec.sections[section].fields.items()
-                      if field.refers_to is not None and field.kind in ("ref", "ref_list")
-                      and not (key == "roles" and section in ("users", "groups"))]
+        references = checked_references(es.template, section)
         if not references:
             continue
         # per reference: the field, its target, the names known to exist, the unchecked ones
         plans = [(key, target, known.setdefault(target, set()), existing(target),
                   es.unchecked_refs.get(f"{section}.{key}", frozenset()))
                  for key, target in references]
+        noted = items.noted if isinstance(items, PackedEntities) else None
+        if noted is not None and all(
+                all(name in seen or str(name).lower() in defined
+                    or str(name).lower() in unchecked for name in noted.referenced[key])
+                for key, _, seen, defined, unchecked in plans):
+            continue  # every name the packed entities use exists: no entity is decoded
         for index, values in enumerate(entity_values(items)):
             for key, target, seen, defined, unchecked in plans:
                 value = values.get(key)
@@ -277,6 +279,9 @@ def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
     rules = _PropertyRules(es.property_types)
     yield from _check_properties(es.header, header_scope, rules, "")
     for section, items in es.sections.items():
+        noted = items.noted if isinstance(items, PackedEntities) else None
+        if noted is not None and _packed_properties_fine(noted, section, rules):
+            continue
         for index, entity in enumerate(items):
             if not entity.properties:
                 continue
@@ -284,6 +289,31 @@ def _entity_checks(es: EntitySet) -> Iterator[PayloadError]:
                      else section)
             if not rules.fine(entity, scope):
                 yield from _check_properties(entity, scope, rules, _pointer(es, section, index))
+
+
+# Declared types whose test a value's type alone decides.
+_TYPED_BY_CLASS: dict[str, frozenset[type]] = {
+    "STRING": frozenset({str}), "NUMBER": frozenset({int, float}), "BOOLEAN": frozenset({bool}),
+}
+
+
+def _packed_properties_fine(noted: EntityPacker, section: str, rules: _PropertyRules) -> bool:
+    """Whether `_check_properties` would find nothing in any entity of a packed section, from what
+    was noted as they were packed: valid names, no text too long, and value types that a
+    declared type accepts (a type that needs the values, e.g. TIMESTAMP, says no)."""
+    if noted.longest_text > MAX_TEXT:
+        return False
+    declared = rules.declared(section)
+    for name, kinds in noted.property_kinds.items():
+        if not rules.valid_name(name):
+            return False
+        kind = declared.get(name.lower())
+        if kind is None:
+            continue
+        accepted = _TYPED_BY_CLASS.get(kind)
+        if accepted is None or not kinds <= accepted | {type(None)}:
+            return False
+    return True
 
 
 @lru_cache(maxsize=4)

@@ -238,3 +238,13 @@ DEFINITION_SCOPES: dict[str, dict[str, str]] = {
                           "app_assignments": "app_assignments"},
     "hris": {"system": "system", "employees": "employees", "groups": "groups"},
 }
+
+
+def checked_references(template: str, section: str) -> tuple[tuple[str, str], ...]:
+    """The fields of a section whose values name entities of another section, and that section:
+    what stage 8 checks per entity (granted roles of users and groups are checked with the
+    other grants)."""
+    spec = TEMPLATES[template].sections[section]
+    return tuple((key, str(field.refers_to)) for key, field in spec.fields.items()
+                 if field.refers_to is not None and field.kind in ("ref", "ref_list")
+                 and not (key == "roles" and section in ("users", "groups")))

@@ -81,11 +81,36 @@ class EntityPacker:
             names, so each blob holds a small number instead of both.
     """
 
-    def __init__(self, section: str) -> None:
+    def __init__(self, section: str, ref_fields: tuple[str, ...] = ()) -> None:
         self.section = section
         self.origins: list[tuple[Origin | None, Rule]] = []
         self._index: dict[tuple[int, int], int] = {}
         self._spans: list[Span | None] = []
+        # What stage 8 checks, noted as entities are packed (a superset of what they hold):
+        # the names each reference field uses, each property's value types, the longest text.
+        self.ref_fields = ref_fields
+        self.referenced: dict[str, set[str]] = {name: set() for name in ref_fields}
+        self.property_kinds: dict[str, set[type]] = {}
+        self.longest_text = 0
+
+    def note(self, values: Mapping[str, Any], properties: Mapping[str, Any] | None) -> None:
+        """Note what an entity being packed references and which property values it has."""
+        for name in self.ref_fields:
+            value = values.get(name)
+            if value is not None:
+                if value.__class__ is list:
+                    self.referenced[name].update(value)
+                else:
+                    self.referenced[name].add(value)
+        if properties:
+            for name, value in properties.items():
+                kind = value.__class__
+                kinds = self.property_kinds.get(name)
+                if kinds is None:
+                    kinds = self.property_kinds[name] = set()
+                kinds.add(kind)
+                if kind is str and len(value) > self.longest_text:
+                    self.longest_text = len(value)
 
     def where(self, origin: Origin | None, rule: Rule) -> int:
         """The index of (origin, rule), added when first seen."""
@@ -153,6 +178,12 @@ class PackedEntities(Sequence[Entity]):
             return
         for item in self._items:
             yield entity(item) if isinstance(item, str) else item
+
+    @property
+    def noted(self) -> EntityPacker | None:
+        """The packer whose notes cover every entity of the section (None if some were not
+        packed: their content was not noted)."""
+        return self._packer if self._all_packed else None
 
     def keys(self) -> Iterator[str]:
         """Each entity's key, in order, without decoding the rest of the entity."""

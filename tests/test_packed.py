@@ -133,3 +133,97 @@ def test_values_without_entities(tmp_path: Path) -> None:
     users = _compile(tmp_path).entities.sections["users"]
     assert list(entity_values(users)) == [e.values for e in users]
     assert list(entity_values(tuple(users))) == [e.values for e in users]
+
+
+CHECKED = """\
+oaamap: 1
+template: application
+provider: P
+data_source: D
+sources:
+  people: {csv: people.csv}
+application: {name: A, type: a}
+property_definitions:
+  users: {level: NUMBER}
+groups:
+  - {name: d1}
+users:
+  - from: people
+    name: login
+    groups: "[dept]"
+    properties:
+      since: since
+      title: title
+"""
+PEOPLE_OK = "login,dept,since,title\nann,d1,2020-01-02T03:04:05Z,Dev\nbob,d1,,Ops\n"
+
+
+@pytest.mark.parametrize(("mapping", "people"), [
+    (CHECKED, PEOPLE_OK.replace("bob,d1,", "bob,d2,")),                    # undefined group
+    (CHECKED.replace("level: NUMBER", "level: NUMBER, since: TIMESTAMP"),
+     PEOPLE_OK.replace(",,Ops", ",last tuesday,Ops")),                     # not a TIMESTAMP
+    (CHECKED.replace("title: title", "level: title"), PEOPLE_OK),          # NUMBER given text
+    (CHECKED.replace("title: title", "Bad-Name: title"), PEOPLE_OK),       # invalid name
+    (CHECKED, PEOPLE_OK.replace("Ops", "x" * 5000)),                       # text too long
+], ids=["reference", "timestamp", "number", "name", "long"])
+def test_noted_packed_sections_report_what_unpacked_ones_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapping: str, people: str) -> None:
+    """Stage 8 skips a packed section only when what was noted as it was packed passes; any
+    doubt and it checks every entity, with the messages an unpacked section gets (whichever
+    stage catches a mistake, packing changes nothing of what is reported)."""
+    from oaamap.errors import OaamapError
+
+    def problems() -> tuple[str, list[str]]:
+        path = write_case(tmp_path, mapping, {"people.csv": people})
+        with pytest.raises(OaamapError) as caught:
+            compile_mapping(path)
+        errors = getattr(caught.value, "errors", [caught.value])
+        return type(caught.value).__name__, sorted(str(e) for e in errors)
+
+    packed = problems()
+    monkeypatch.setattr(Builder, "_last_rules", lambda self, rules: {})
+    assert packed[1] and packed == problems()
+
+
+@pytest.mark.parametrize(("kinds", "declared", "longest", "fine"), [
+    ({"title": {str}}, {}, 10, True),
+    ({"title": {str, int, type(None)}}, {}, 10, True),        # undeclared: any value
+    ({"title": {str}}, {}, 4097, False),                      # a text too long
+    ({"Title": {str}}, {"title": "STRING"}, 10, True),        # declared names match any case
+    ({"level": {int, float}}, {"level": "NUMBER"}, 0, True),
+    ({"level": {int, bool}}, {"level": "NUMBER"}, 0, False),  # a bool is no number
+    ({"on": {bool, type(None)}}, {"on": "BOOLEAN"}, 0, True),  # a kept null
+    ({"on": {str}}, {"on": "BOOLEAN"}, 0, False),
+    ({"since": {str}}, {"since": "TIMESTAMP"}, 0, False),     # needs the values: checked one by one
+    ({"tags_": {list}}, {"tags_": "STRING_LIST"}, 0, False),  # needs the items
+    ({"bad-name": {str}}, {}, 0, False),
+])
+def test_packed_properties_fine(kinds: dict[str, set[type]], declared: dict[str, str],
+                                longest: int, fine: bool) -> None:
+    """What is noted of a packed section's properties passes only when no entity can fail."""
+    from oaamap.check import _packed_properties_fine, _PropertyRules
+
+    packer = EntityPacker("users")
+    packer.property_kinds, packer.longest_text = kinds, longest
+    assert _packed_properties_fine(packer, "users", _PropertyRules({"users": declared})) is fine
+
+
+def test_a_noted_section_that_passes_is_not_decoded(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The property and reference checks read no entity of a packed section whose notes pass."""
+    from oaamap.check import _entity_checks, _references
+
+    result = compile_mapping(write_case(tmp_path, CHECKED, {"people.csv": PEOPLE_OK}))
+    users = result.entities.sections["users"]
+    assert isinstance(users, PackedEntities) and users.noted is not None
+    decoded: list[str] = []
+    original = EntityPacker.entity
+
+    def entity(self: EntityPacker, blob: str) -> Any:
+        decoded.append(blob)
+        return original(self, blob)
+
+    monkeypatch.setattr(EntityPacker, "entity", entity)
+    monkeypatch.setattr(PackedEntities, "values", lambda self: decoded.append("values") or [])
+    assert [*_entity_checks(result.entities), *_references(result.entities)] == []
+    assert not [blob for blob in decoded if blob in users._items or blob == "values"]
