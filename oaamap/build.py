@@ -430,31 +430,34 @@ class Builder:
 
     # -- grants ----------------------------------------------------------------------------
 
-    def grant_sink(self, rule: Rule) -> Callable[[dict[str, Any], Any], None] | None:
-        """The merge of one grants row given as its values and record (no RuleRow), for a rule
-        without properties: the evaluation's generated row function calls it directly.
+    def grant_sink(self, rule: Rule) -> Callable[..., None] | None:
+        """The merge of one grants row given as its identity, role or permission, resources,
+        `apply_to_application` and record (no RuleRow, no dict), for a rule without properties:
+        the evaluation's generated row function calls it directly (`sink.fields` names what it
+        takes, in order).
 
         Returns None for rules it does not serve (other sections, `unchecked_refs`).
         """
         if rule.section != "grants" or rule.unchecked_refs or rule.properties:
             return None
         holder, kind, what = self._grant_target(rule)
+        if not set(rule.fields) <= {holder, what, "resources", "apply_to_application"}:
+            return None
         log = self.log
         spelled = log.by_spelling[kind]
         target_of = log.target_of
         is_role = what == "role"
         # This rule's grants without `apply_to_application`, by name as written (no tuple key).
         plain: dict[str, int] = {}
-        applies = "apply_to_application" in rule.fields
 
         # The identity of the last row and its grantee: exports list an identity's grants
         # together, and comparing two short strings is cheaper than a lookup in a big dict.
         last: str | None = None
         last_grantee = Grantee("", kind, None)  # never used: no identity equals None
 
-        def sink(values: dict[str, Any], record: Any) -> None:
+        def sink(identity: str, name: str, resources: list[str] | None, apply: bool | None,
+                 record: Any) -> None:
             nonlocal last, last_grantee
-            identity = values[holder]
             if identity == last:
                 grantee = last_grantee
             else:
@@ -462,11 +465,8 @@ class Builder:
                 grantee = found if found is not None else log.grantee(
                     kind, identity, lambda: record.ref)
                 last, last_grantee = identity, grantee
-            resources = values.get("resources")
-            if resources and len(resources) == 1 and not (
-                    applies and values.get("apply_to_application") is not None):
+            if resources and apply is None and len(resources) == 1:
                 # The common row (one resource, no apply): `GrantLog.add` inlined.
-                name = values[what]
                 grant = plain.get(name)
                 if grant is None:
                     grant = plain[name] = log.grant(is_role, name, None)
@@ -475,9 +475,10 @@ class Builder:
                     target = log.target(resources[0])
                 grantee.log.append((grant << SHIFT) | (target + 1))
                 return
-            self._log_grant(grantee, is_role, values[what], resources or [],
-                            values.get("apply_to_application"), None, record)
+            self._log_grant(grantee, is_role, name, resources or [], apply, None, record)
 
+        # The generated row function passes these fields as arguments (rowgen: positional).
+        sink.fields = (holder, what, "resources", "apply_to_application")  # type: ignore[attr-defined]
         return sink
 
     def _grant(self, holder: str, kind: str, what: str, row: RuleRow) -> None:

@@ -183,14 +183,17 @@ def _fresh(node: dict[str, Any]) -> bool:
 
 
 def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
-                 normalise: Callable[[Any, FieldSpec], Any], must_have: bool) -> list[str]:
+                 normalise: Callable[[Any, FieldSpec], Any], must_have: bool,
+                 target: str | None = None) -> list[str]:
+    """The lines that compute one field into `target` (default: `values[key]`)."""
     on_null = "return FALLBACK" if must_have else "pass"
+    target = target or f"values[{key!r}]"
     parsed = expr.parsed
     if writer.columns is not None and writer.only_empty and spec.kind in _DIRECT and \
             parsed is not None and parsed["type"] == "field":
         # A cell is a string, empty when null: nothing to test but its emptiness.
         return [f"v = data[{writer.column(parsed['value'])}]",
-                "if v:", f"    values[{key!r}] = v", "else:", f"    {on_null}"]
+                "if v:", f"    {target} = v", "else:", f"    {on_null}"]
     norm, spec_name = writer.bind(normalise), writer.bind(spec)
     if spec.kind in _DIRECT:
         fast = "v.__class__ is str and v"
@@ -206,7 +209,7 @@ def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
     return [
         f"v = {writer.expression(expr)}",
         f"if {fast}:",
-        f"    values[{key!r}] = v",
+        f"    {target} = v",
         "elif v is None or v == '' or v == []:",
         f"    {on_null}",
         "else:",
@@ -214,7 +217,7 @@ def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
         "    if v is None:",
         f"        {on_null}",
         "    else:",
-        f"        values[{key!r}] = v",
+        f"        {target} = v",
     ]
 
 
@@ -276,10 +279,19 @@ def generate_row_function(
         raise NotInlinable("properties or tags")
     extras = extras or Extras()
     writer = _Writer(columns, nulls)
-    body = ["try:", "    values = {}"]
+    # A sink that names its fields takes them as arguments, in that order: no dict per row.
+    positional: tuple[str, ...] | None = getattr(make_row, "fields", None)
+    if positional is not None and (extras.any or not set(fields) <= set(positional)):
+        raise ValueError("a positional sink takes every field of the rule and no extras")
+    slots = {key: f"_f{i}" for i, key in enumerate(positional or ())}
+    if positional:
+        body = ["try:", "    " + " = ".join([*slots.values(), "None"])]
+    else:
+        body = ["try:", "    values = {}"]
     for key, expr in fields.items():
         must_have = key == identifier or key in defer or specs[key].required
-        block = _field_block(writer, key, expr, specs[key], normalisers[key], must_have)
+        block = _field_block(writer, key, expr, specs[key], normalisers[key], must_have,
+                             slots.get(key))
         body += ["    " + line for line in block]
     body += ["except Exception:", "    return FALLBACK"]
     for group in one_of:
@@ -288,9 +300,12 @@ def generate_row_function(
         present = [k for k in group if k in fields]
         if any(k == identifier or k in defer or specs[k].required for k in present):
             continue
-        test = " or ".join(f"{k!r} in values" for k in present) or "False"
+        test = " or ".join(f"{slots[k]} is not None" if positional else f"{k!r} in values"
+                           for k in present) or "False"
         body += [f"if not ({test}):", "    return FALLBACK"]
-    if make_row is not None and extras.any:
+    if positional:
+        body.append(f"return {writer.bind(make_row)}({', '.join(slots.values())}, record)")
+    elif make_row is not None and extras.any:
         body += ["try:", *("    " + line for line in _extras_block(writer, extras)),
                  "except Exception:", "    return FALLBACK",
                  f"return {writer.bind(make_row)}(values, record, props, tags)"]
