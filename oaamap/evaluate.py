@@ -503,7 +503,8 @@ class Evaluation:
                 rule.fields, specs, normalisers, identifier, self._one_of(rule),
                 lambda values, data, record: self._finish_row(rule, values, record, data),
                 sink or make_row, defer=(fallback,) if fallback else (), columns=columns,
-                nulls=nulls, extras=extras)
+                nulls=nulls, extras=extras,
+                kept_items=rule.keep_null_items | rule.keep_repeated_items)
 
         return _Compiled(rule, fields, identifier, pending, fast=generate(),
                          cell_function=generate, fallback_key=fallback)

@@ -182,10 +182,30 @@ def _fresh(node: dict[str, Any]) -> bool:
     return False
 
 
+def _one_cell_list(parsed: dict[str, Any] | None) -> str | None:
+    """The field of an expression `[field]` or `field && [field]` (a one-item list of a field,
+    null when it is), else None."""
+    def listed(node: dict[str, Any]) -> str | None:
+        children = node.get("children", [])
+        if node["type"] == "multi_select_list" and len(children) == 1 and \
+                children[0]["type"] == "field":
+            return str(children[0]["value"])
+        return None
+
+    if parsed is None:
+        return None
+    if parsed["type"] == "and_expression":
+        left, right = parsed["children"]
+        name = listed(right)
+        return name if left["type"] == "field" and left["value"] == name else None
+    return listed(parsed)
+
+
 def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
                  normalise: Callable[[Any, FieldSpec], Any], must_have: bool,
-                 target: str | None = None) -> list[str]:
-    """The lines that compute one field into `target` (default: `values[key]`)."""
+                 target: str | None = None, kept: bool = False) -> list[str]:
+    """The lines that compute one field into `target` (default: `values[key]`); `kept`: a list
+    field with its own normaliser (no shortcut)."""
     on_null = "return FALLBACK" if must_have else "pass"
     target = target or f"values[{key!r}]"
     parsed = expr.parsed
@@ -194,6 +214,13 @@ def _field_block(writer: _Writer, key: str, expr: Expression, spec: FieldSpec,
         # A cell is a string, empty when null: nothing to test but its emptiness.
         return [f"v = data[{writer.column(parsed['value'])}]",
                 "if v:", f"    {target} = v", "else:", f"    {on_null}"]
+    cell = _one_cell_list(parsed) if writer.columns is not None and writer.only_empty and \
+        spec.kind in _LISTS and not spec.choices and not kept else None
+    if cell is not None:
+        # `[x]` or `x && [x]` of a cell: a list of its text, or null when it is empty (what the
+        # list normaliser makes of `[null]`).
+        return [f"v = data[{writer.column(cell)}]",
+                "if v:", f"    {target} = [v]", "else:", f"    {on_null}"]
     norm, spec_name = writer.bind(normalise), writer.bind(spec)
     if spec.kind in _DIRECT:
         fast = "v.__class__ is str and v"
@@ -253,6 +280,7 @@ def generate_row_function(
     columns: Mapping[str, int] | None = None,
     nulls: frozenset[str] = frozenset({""}),
     extras: Extras | None = None,
+    kept_items: frozenset[str] = frozenset(),
 ) -> RowFunction:
     """The fast row function of a rule: `(data, record) -> RuleRow | None | FALLBACK`.
 
@@ -271,6 +299,8 @@ def generate_row_function(
             index. Needs `make_row`.
         nulls: with `columns`, the cell texts that are null.
         extras: the rule's properties and tags, computed here (with `make_row`).
+        kept_items: list fields with their own normaliser (`keep_null_items`,
+            `keep_repeated_items`): no shortcut for their one-item lists.
 
     Raises:
         NotInlinable: with `columns`, an expression needs the record dict.
@@ -291,7 +321,7 @@ def generate_row_function(
     for key, expr in fields.items():
         must_have = key == identifier or key in defer or specs[key].required
         block = _field_block(writer, key, expr, specs[key], normalisers[key], must_have,
-                             slots.get(key))
+                             slots.get(key), key in kept_items)
         body += ["    " + line for line in block]
     body += ["except Exception:", "    return FALLBACK"]
     for group in one_of:

@@ -325,3 +325,44 @@ def test_cell_function_errors_go_to_the_generic_loop(tmp_path: Path) -> None:
         compile_mapping(path)
     error = caught.value.errors[0]
     assert str(error.ref).endswith(":5") and "to_bool" in str(error)
+
+
+ONE_CELL_LISTS = """\
+oaamap: 1
+template: application
+provider: P
+data_source: D
+sources:
+  people: {csv: people.csv}
+  again: {csv: people.csv}
+application: {name: A, type: a}
+groups:
+  - {name: d1}
+users:
+  - from: people
+    name: login
+    groups: "[dept]"
+    identities: "email && [email]"
+  - from: again
+    name: "join('-', [login, 'x'])"
+    identities: "[email]"
+    keep_null_items: [identities]
+"""
+
+
+def test_one_cell_lists_match_record_rows(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[x]` and `x && [x]` of a cell (empty or not) give the record path's lists; a field in
+    `keep_null_items` keeps its own normaliser (a null item kept)."""
+    from oaamap.pipeline import CompileOptions, compile_mapping
+
+    made = _spy_cell_functions(monkeypatch)
+    path = write_case(tmp_path, ONE_CELL_LISTS, {"people.csv": "login,dept,email\nann,d1,a@x\n"
+                                                               "bob,,\n"})
+    cells = compile_mapping(path)
+    assert made[0] is not None  # the first users rule reads cells
+    records = compile_mapping(path, options=CompileOptions(limit=1_000))
+    assert cells.payload_json() == records.payload_json()
+    users = {u["name"]: u for u in cells.payload["applications"][0]["local_users"]}
+    assert users["ann"]["groups"] == ["d1"] and users["ann"]["identities"] == ["a@x"]
+    assert "groups" not in users["bob"] and "identities" not in users["bob"]
