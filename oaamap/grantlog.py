@@ -198,6 +198,7 @@ class GrantLog:
                 targets = by_grant[logged >> SHIFT] = {}
             targets[logged & LOW] = None
         table = self._folded
+        key_of = keys.__getitem__
         roles = []
         for grant, targets in by_grant.items():
             _, name, apply, _, _ = table[grant]
@@ -205,7 +206,7 @@ class GrantLog:
                 del targets[0]
                 apply = True
             if apply or targets:
-                roles.append(_new(RoleAssignment, (name, apply, [keys[t] for t in targets],
+                roles.append(_new(RoleAssignment, (name, apply, list(map(key_of, targets)),
                                                    _EMPTY)))
         return _new(IdentityGrants, (grantee.identity, grantee.kind, (), (), tuple(roles),
                                      grantee.ref))
