@@ -550,7 +550,8 @@ class Builder:
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
             problems=(*self.problems, *self._dangling_grants(matched)),
             unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()},
-            granted=Granted(frozenset(roles), frozenset(permissions), frozenset(keys)))
+            granted=Granted(frozenset(roles), frozenset(permissions), frozenset(keys),
+                            properties=any(grant[3] for grant in log.grants)))
 
     def _section(self, name: str, drafts: dict[str, Any]) -> Sequence[Entity]:
         packer = self.packers.get(name)

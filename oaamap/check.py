@@ -405,6 +405,25 @@ def _local_user_valid(item: dict[str, Any]) -> bool:
     return True
 
 
+def _grant_names_fit(es: EntitySet) -> bool:
+    """Whether every role, permission and application name and every resource key the grants use
+    fits the schema's lengths, and no role assignment has properties: then an identity entry has
+    only its identity left to test (checked once here instead of per entry)."""
+    granted = es.granted
+    if granted is None or granted.properties or es.template != "application":
+        return False
+    app = str(es.header.values.get("name", ""))
+    return (len(app) <= MAX_NAME and all(len(n) <= MAX_NAME for n in granted.roles)
+            and all(len(n) <= MAX_NAME for n in granted.permissions)
+            and all(len(k) <= MAX_KEY for k in granted.resource_keys))
+
+
+def _identity_fits(item: dict[str, Any]) -> bool:
+    """`_identity_entry_valid` when `_grant_names_fit`: the identity's length is all that is
+    left."""
+    return len(item["identity"]) <= MAX_NAME
+
+
 # Payload definitions whose items the template builds with the right shape: a test of what
 # construction cannot guarantee. False means "not known valid": the schema then decides (and
 # names each violation).
@@ -425,6 +444,9 @@ class SchemaCheck:
         self.entities = entities
         self.validator = _validator(entities.template)
         self.problems: list[PayloadError] = []
+        self.constructed = dict(CONSTRUCTED)
+        if _grant_names_fit(entities):
+            self.constructed["identity_to_permission"] = _identity_fits
 
     def skeleton(self, skeleton_payload: Mapping[str, Any]) -> None:
         """Check the payload with its Lazy lists empty."""
@@ -433,7 +455,7 @@ class SchemaCheck:
     def __call__(self, items: list[dict[str, Any]], definition: str, pointer: str,
                  start: int) -> None:
         """Check a batch of a big list's items (`items[0]` is at `{pointer}/{start}`)."""
-        constructed = CONSTRUCTED.get(definition)
+        constructed = self.constructed.get(definition)
         if constructed is not None and all(map(constructed, items)):
             return
         is_valid = self.validator.is_valid

@@ -207,12 +207,14 @@ class IdentityGrants(NamedTuple):
 
 @dataclass(frozen=True)
 class Granted:
-    """Every role, permission (as written) and resource key (as in the payload) the grants name:
-    what stage 8 checks once per distinct name instead of walking every grant."""
+    """Every role, permission (as written) and resource key (as in the payload) the grants name,
+    and whether any role assignment has properties: what stage 8 checks once per distinct name
+    instead of walking every grant."""
 
     roles: frozenset[str]
     permissions: frozenset[str]
     resource_keys: frozenset[str]
+    properties: bool = True
 
 
 @dataclass(frozen=True)

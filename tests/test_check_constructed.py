@@ -77,3 +77,28 @@ def test_local_user_test_agrees_with_the_schema(item: dict[str, Any]) -> None:
     if "tags" not in item and item["identities"][-1] is not None and \
             all(isinstance(v, str) for v in item["custom_properties"].values()):
         assert constructed == valid
+
+
+@pytest.mark.parametrize(("roles", "permissions", "keys", "app", "properties", "fits"), [
+    ({"r"}, {"read"}, {"p.q"}, "A", False, True),
+    ({"r" * (MAX_NAME + 1)}, {"read"}, {"p.q"}, "A", False, False),
+    ({"r"}, {"w" * (MAX_NAME + 1)}, {"p.q"}, "A", False, False),
+    ({"r"}, {"read"}, {"k" * (MAX_KEY + 1)}, "A", False, False),
+    ({"r"}, {"read"}, {"p.q"}, "A" * (MAX_NAME + 1), False, False),
+    ({"r"}, {"read"}, {"p.q"}, "A", True, False),  # assignment properties: the whole schema
+])
+def test_identity_entries_shortcut_only_when_every_name_fits(
+        roles: set[str], permissions: set[str], keys: set[str], app: str, properties: bool,
+        fits: bool) -> None:
+    """When the grants' names were checked once, an identity entry tests its identity only;
+    whatever a name could break keeps the per-entry test."""
+    from oaamap.check import SchemaCheck, _identity_fits
+    from oaamap.model import Entity, EntitySet, Granted
+
+    header = Entity("application", "", {"name": app, "type": "t"}, {}, (), None, None)
+    es = EntitySet("application", header, {}, granted=Granted(
+        frozenset(roles), frozenset(permissions), frozenset(keys), properties))
+    check = SchemaCheck(es)
+    assert (check.constructed["identity_to_permission"] is _identity_fits) is fits
+    if fits:  # what the per-entry test would pass, the shortcut passes; a long identity fails
+        assert _identity_fits(_entry()) and not _identity_fits(_entry(identity="i" * 513))
