@@ -19,7 +19,7 @@ from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .grantlog import SHIFT, Grantee, GrantLog, ReplayedGrants
 from .language import TEMPLATES, SectionSpec, checked_references
-from .model import Entity, EntitySet, Granted, Rule, RuleRow, resource_tree
+from .model import Entity, EntitySet, Rule, RuleRow, resource_tree
 from .packed import EntityPacker, PackedEntities, entity_keys, json_safe
 from .rowgen import fresh_list
 from .scoping import ambiguous_references, scope_drafts
@@ -473,7 +473,7 @@ class Builder:
                 target = target_of.get(resources[0])
                 if target is None:
                     target = log.target(resources[0])
-                grantee.log.append((grant << SHIFT) | (target + 1))
+                grantee.log.append(grant << SHIFT | target)
                 return
             self._log_grant(grantee, is_role, name, resources or [], apply, None, record)
 
@@ -533,25 +533,20 @@ class Builder:
                             scope.aliases.items() if path.lower() in resource_keys},
                          **resource_keys}
         log = self.log
-        # A reference to a resource no rule defines keeps its spelling (and is reported).
-        final_keys = {**log.spelling, **resource_keys}
-        keys = [final_keys[target] for target in log.targets]
-        shifted = ["", *keys]  # a log entry's target is its index + 1
+        keys = log.payload_keys(resource_keys)
         if scope.ambiguous:
             self.problems += ambiguous_references(
                 scope, ((g.ref, log.targets_of(g)) for g in log.grantees),
                 resource_keys, log.spelling)
         order, matched = self._grantees_in_order(sections)
-        roles, permissions = log.granted_names()
         return EntitySet(
             template=self.template, header=self.header or _empty_header(self.template),
-            sections=sections, grants=ReplayedGrants(log, order, shifted),
+            sections=sections, grants=ReplayedGrants(log, order, keys),
             property_types=self._property_types(), resource_keys=resource_keys,
             uses_ids=uses_ids, records=dict(records), skipped=skipped,
             problems=(*self.problems, *self._dangling_grants(matched)),
             unchecked_refs={k: frozenset(v) for k, v in self.unchecked.items()},
-            granted=Granted(frozenset(roles), frozenset(permissions), frozenset(keys),
-                            properties=any(grant[3] for grant in log.grants)))
+            granted=log.granted(keys))
 
     def _section(self, name: str, drafts: dict[str, Any]) -> Sequence[Entity]:
         packer = self.packers.get(name)

@@ -1,7 +1,7 @@
 """Stage 6 helper: grants kept as a compact log per identity, replayed into IdentityGrants.
 
 A million grant rows name a few roles and a few thousand resources. Held as per-identity dicts of
-lists they cost about a kilobyte per identity; here each identity keeps one `array` of integer
+lists they cost about a kilobyte per identity; here each identity keeps one `array` with an
 integer per grant row (what was granted, on which target), 8 bytes, and the strings are stored once
 in tables. `IdentityGrants` are rebuilt from the log each time the grants are iterated (checking
 and serialising), one identity at a time, so the whole frozen grant model never exists at once.
@@ -18,27 +18,24 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .errors import RowRef
-from .model import IdentityGrants, RoleAssignment
+from .model import Granted, IdentityGrants, RoleAssignment
 
 __all__ = ["GrantLog", "Grantee", "ReplayedGrants"]
 
 _new = tuple.__new__
 _EMPTY: Mapping[str, Any] = {}  # shared by every assignment without properties (never written)
-NO_TARGET = -1  # a grant row with no resource: app-wide (a role) or an application permission
-SHIFT = 32  # a log entry is (grant index << SHIFT) | (target index + 1)
+# A log entry is `(grant << SHIFT) | target`: the grant's index in the table and the target's
+# number, NO_TARGET for a row with no resource (a role granted app-wide, an application permission).
+SHIFT = 32
 LOW = (1 << SHIFT) - 1
-
-
-def entry(grant: int, target: int) -> int:
-    """The log entry of a grant on a target (or NO_TARGET)."""
-    return (grant << SHIFT) | (target + 1)
+NO_TARGET = 0
 
 
 class Grantee:
     """One identity named by grants: its first spelling, identity type, first row and log.
 
-    `log` holds one `entry(grant, target)` per grant row and target: an index into the log's
-    grant table and a target index (or NO_TARGET).
+    `log` holds one entry `(grant << SHIFT) | target` per grant row and target: an index into the
+    log's grant table and a target number (or NO_TARGET).
     """
 
     __slots__ = ("identity", "kind", "log", "ref")
@@ -59,8 +56,9 @@ class GrantLog:
             dict lookup per row (a key's lower-cased text decides which identity it names).
         grants: the distinct grants: (is_role, name as first written, apply_to_application,
             properties); a row with properties gets its own entry.
-        targets: lower-cased resource references, each stored once (`target_of` indexes them);
-            `spelling`: lower-cased reference -> as first written.
+        targets: lower-cased resource references, each stored once, numbered from 1 (the
+            place of NO_TARGET holds ""); `target_of` numbers them as written; `spelling`:
+            lower-cased reference -> as first written.
     """
 
     def __init__(self, kinds: Sequence[str]) -> None:
@@ -68,7 +66,7 @@ class GrantLog:
         self.by_spelling: dict[str, dict[str, Grantee]] = {kind: {} for kind in kinds}
         self.grants: list[tuple[bool, str, bool | None, Mapping[str, Any] | None]] = []
         self.grant_of: dict[tuple[bool, str, bool | None], int] = {}
-        self.targets: list[str] = []
+        self.targets: list[str] = [""]
         self.target_of: dict[str, int] = {}
         self.lower_target: dict[str, int] = {}
         self.spelling: dict[str, str] = {}
@@ -108,7 +106,7 @@ class GrantLog:
         return index
 
     def target(self, reference: str) -> int:
-        """The index of a resource reference (its lower-cased text, stored once)."""
+        """The number of a resource reference (its lower-cased text, stored once)."""
         index = self.target_of.get(reference)
         if index is None:
             lower = reference.lower()
@@ -124,29 +122,34 @@ class GrantLog:
         """Log a grant row: once per resource, or once with NO_TARGET."""
         log = grantee.log
         if not resources:
-            log.append(grant << SHIFT)
+            log.append(grant << SHIFT | NO_TARGET)
             return
         target_of = self.target_of
         for reference in resources:
-            index = target_of.get(reference)
-            if index is None:
-                index = self.target(reference)
-            log.append((grant << SHIFT) | (index + 1))
+            target = target_of.get(reference)
+            log.append(grant << SHIFT | (self.target(reference) if target is None else target))
 
-    def granted_names(self) -> tuple[set[str], set[str]]:
-        """The role names and the permission names any grant names (as written)."""
-        roles = {name for is_role, name, _, _ in self.grants if is_role}
-        permissions = {name for is_role, name, _, _ in self.grants if not is_role}
-        return roles, permissions
+    def payload_keys(self, resource_keys: Mapping[str, str]) -> list[str]:
+        """Each target's payload key, by target number: its resource's key, or its spelling
+        when no rule defines that resource (stage 8 reports it)."""
+        final = {**self.spelling, **resource_keys}
+        return ["", *(final[target] for target in self.targets[1:])]
+
+    def granted(self, keys: Sequence[str]) -> Granted:
+        """The role and permission names the grants use (as written), their payload keys
+        (`payload_keys`), and whether any grant has properties."""
+        return Granted(frozenset(name for is_role, name, _, _ in self.grants if is_role),
+                       frozenset(name for is_role, name, _, _ in self.grants if not is_role),
+                       frozenset(keys[1:]), properties=any(grant[3] for grant in self.grants))
 
     def targets_of(self, grantee: Grantee) -> list[str]:
         """The lower-cased targets an identity's grants name, in log order (with repeats)."""
         targets = self.targets
-        return [targets[(e & LOW) - 1] for e in grantee.log if e & LOW]
+        return [targets[e & LOW] for e in grantee.log if e & LOW]
 
     def replay(self, grantee: Grantee, keys: Sequence[str]) -> IdentityGrants:
-        """An identity's grants merged from its log; `keys`: each target's payload key, at its
-        index + 1 (a log entry's low part).
+        """An identity's grants merged from its log; `keys`: each target's payload key, by
+        target number (`payload_keys`).
 
         A role's entry with no target grants it app-wide (apply_to_application true).
         """
@@ -158,9 +161,9 @@ class GrantLog:
         resources: dict[str, list[Any]] = {}
         for logged in grantee.log:
             is_role, name, apply, properties, folded = table[logged >> SHIFT]
-            target = logged & LOW  # 0: no target
+            target = logged & LOW
             if is_role:
-                if not target:
+                if target == NO_TARGET:
                     apply = True
                 entry = roles.get(folded)
                 if entry is None:
@@ -202,8 +205,8 @@ class GrantLog:
         roles = []
         for grant, targets in by_grant.items():
             _, name, apply, _, _ = table[grant]
-            if 0 in targets:  # an entry with no target: granted app-wide
-                del targets[0]
+            if NO_TARGET in targets:  # an entry with no target: granted app-wide
+                del targets[NO_TARGET]
                 apply = True
             if apply or targets:
                 roles.append(_new(RoleAssignment, (name, apply, list(map(key_of, targets)),
@@ -230,7 +233,7 @@ class ReplayedGrants(Sequence[IdentityGrants]):
     """
 
     def __init__(self, log: GrantLog, order: Sequence[Grantee], keys: Sequence[str]) -> None:
-        """`keys`: each target's payload key, at its index + 1 (see `GrantLog.replay`)."""
+        """`keys`: each target's payload key, by target number (`GrantLog.payload_keys`)."""
         self._log = log
         self._order = order
         self._keys = keys
