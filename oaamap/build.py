@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .errors import DataError, PayloadError, RowRef, Warning_
 from .evaluate import identifier_key
 from .grantlog import SHIFT, Grantee, GrantLog, ReplayedGrants
@@ -144,12 +142,11 @@ class Builder:
         for lower, draft in drafts.items():
             if type(draft) is _Draft and (not draft.properties or
                                               json_safe(draft.properties)):
-                packer.note(draft.values, draft.properties)
                 ref = draft.ref
                 drafts[lower] = packer.pack(
-                    draft.key, ref.row if ref is not None else 0,
-                    packer.where(ref.origin if ref is not None else None, draft.rule),
-                    draft.values, draft.properties, draft.tags)
+                    draft.key, ref.origin if ref is not None else None,
+                    ref.row if ref is not None else 0, draft.rule, draft.values,
+                    draft.properties, draft.tags)
 
     def _drafts_of(self, section: str) -> list[_Draft]:
         """A section's drafts, in order (unpacked, if packed)."""
@@ -209,11 +206,7 @@ class Builder:
 
     def _merge(self, section: str, row: RuleRow) -> None:
         values = row.values
-        key = str(values.get("identity") or values[identifier_key(row.rule, self.template)])
-        lower = key.lower()
-        if section == "resources" and values.get("parent") is not None:
-            # A sub-resource is identified within its parent (scoping.py resolves the parent).
-            lower = f"{str(values['parent']).lower()}\x1f{lower}"
+        key, lower = _identity(section, values, identifier_key(row.rule, self.template))
         drafts = self.drafts[section]
         draft = self._draft(section, lower)
         if draft is None:
@@ -245,7 +238,7 @@ class Builder:
                     properties: bool = True) -> None:
         values = row.values
         if properties and row.properties:
-            self._merge_properties(draft, row, self._scope(section, draft))
+            self._merge_properties(draft, row, _scope(section, draft.values))
         if row.tags:
             if draft.tags is None:
                 draft.tags = {}
@@ -290,29 +283,18 @@ class Builder:
         declared = self._declared_of(rule)
         noted: set[tuple[str, str, type]] = set()
         last_kind: dict[str, type] = {}  # the type a property had last: most rows repeat it
-        where: list[Any] = [None, 0]  # the last origin and its packer index
         has_roles = section in ("users", "groups") and "roles" in rule.fields
-        has_identity = "identity" in rule.fields
-        nested = section == "resources" and "parent" in rule.fields
         # The section's last rule: its entities are packed as they are made.
         packer = self._packer(section) if self.last_rule.get(section) is rule else None
-        dumps = orjson.dumps
         typed_scope = section == "resources"  # its properties are defined per resource type
         merge = self._merge
 
         def sink(values: dict[str, Any], record: Any, properties: dict[str, Any] | None = None,
                  tags: list[tuple[str, str]] | None = None) -> None:
-            key = (values.get("identity") if has_identity else None) or values[identifier]
-            if key.__class__ is not str:
-                key = str(key)
-            lower = key.lower()
-            if nested and values.get("parent") is not None:
-                lower = f"{str(values['parent']).lower()}\x1f{lower}"
+            key, lower = _identity(section, values, identifier)
             if lower in drafts:
                 merge(section, RuleRow(rule, values, properties or {}, tags or [], record))
                 return
-            if lower == key:
-                lower = key  # one string, not two equal ones
             for name in list_fields:
                 value = values.get(name)
                 if value is not None:
@@ -320,7 +302,7 @@ class Builder:
                         value[0].__class__ is str else _unique(value)
             packable = packer is not None
             if properties:
-                scope = (f"resources:{values.get('type', '')}" if typed_scope else section)
+                scope = _scope(section, values)
                 for name, value in properties.items():
                     kind = value.__class__
                     if last_kind.get(name) is not kind or typed_scope:
@@ -335,14 +317,8 @@ class Builder:
                 if roles:
                     self._roles(section, key, roles, record)
             if packable:
-                packer.note(values, properties)  # type: ignore[union-attr]  # packable
-                origin = record.origin
-                if origin is not where[0]:
-                    where[:] = origin, packer.where(origin, rule)  # type: ignore[union-attr]
-                # EntityPacker.pack inlined (a call per row less); as text: orjson's bytes keep
-                # the kilobytes of their growth buffer allocated.
-                drafts[lower] = dumps((key, record.row, where[1], values, properties or None,
-                                       tags or None)).decode()
+                drafts[lower] = packer.pack(  # type: ignore[union-attr]  # packable: a packer
+                    key, record.origin, record.row, rule, values, properties, tags)
                 return
             draft = drafts[lower] = _Draft(key, record.ref, rule, values, properties or None)
             if tags:
@@ -396,11 +372,6 @@ class Builder:
             self.errors.append(DataError(message, row.ref))
         elif self.conflicts <= MAX_CONFLICT_WARNINGS:
             self.warnings.append(Warning_(message, ref=row.ref, changes_payload=True))
-
-    def _scope(self, section: str, draft: _Draft) -> str:
-        if section == "resources":
-            return f"resources:{draft.values.get('type', '')}"
-        return section
 
     def _merge_properties(self, draft: _Draft, row: RuleRow, scope: str) -> None:
         declared = self._declared_of(row.rule)
@@ -487,7 +458,8 @@ class Builder:
         is_role = what == "role"
         if is_role and row.properties:
             for name, value in row.properties.items():
-                self._type_seen("role_assignments", name, value, _declared(row, name))
+                self._type_seen("role_assignments", name, value,
+                                self._declared_of(row.rule).get(name))
         self._log_grant(grantee, is_role, values[what], values.get("resources") or [],
                         values.get("apply_to_application"), row.properties if is_role else None,
                         row)
@@ -560,7 +532,7 @@ class Builder:
             draft.values = dict(row.values)
             draft.properties = dict(row.properties)
             for name, value in row.properties.items():
-                self._type_seen(section, name, value, _declared(row, name))
+                self._type_seen(section, name, value, self._declared_of(row.rule).get(name))
             draft.tags = dict.fromkeys(row.tags)
         return Entity(section, draft.key, draft.values, draft.properties or {},
                       tuple(draft.tags or ()),
@@ -577,7 +549,8 @@ class Builder:
                     f"that no `{holder}s` rule defines", row.ref))
                 continue
             for name, value in row.properties.items():
-                self._type_seen("app_assignments", name, value, _declared(row, name))
+                self._type_seen("app_assignments", name, value,
+                                self._declared_of(row.rule).get(name))
             assignment = {"id": values["id"], "name": values["name"], "app_id": values["app_id"],
                           "custom_properties": dict(row.properties)}
             current = draft.values.setdefault("app_assignments", [])
@@ -660,8 +633,21 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _declared(row: RuleRow, name: str) -> str | None:
-    return next((p.type for p in row.rule.properties if p.name == name), None)
+def _identity(section: str, values: Mapping[str, Any], identifier: str) -> tuple[str, str]:
+    """An entity row's key (its `identity`, else its identifier) and the lower-cased key its
+    draft is kept under: a sub-resource's within its parent (scoping.py resolves the parent)."""
+    key = values.get("identity") or values[identifier]
+    if key.__class__ is not str:
+        key = str(key)
+    lower = key.lower()
+    if section == "resources" and values.get("parent") is not None:
+        return key, f"{str(values['parent']).lower()}\x1f{lower}"
+    return key, key if lower == key else lower  # one string, not two equal ones
+
+
+def _scope(section: str, values: Mapping[str, Any]) -> str:
+    """The property definition scope of an entity (resources: per resource type)."""
+    return f"resources:{values.get('type', '')}" if section == "resources" else section
 
 
 def _resource_keys(resources: Sequence[Entity], uses_ids: bool | None) -> dict[str, str]:

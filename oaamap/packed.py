@@ -85,7 +85,7 @@ class EntityPacker:
         self.section = section
         self.origins: list[tuple[Origin | None, Rule]] = []
         self._index: dict[tuple[int, int], int] = {}
-        self._spans: list[Span | None] = []
+        self._last: tuple[Origin | None, Rule | None, int] = (None, None, 0)  # most rows repeat it
         # What stage 8 checks, noted as entities are packed (a superset of what they hold):
         # the names each reference field uses, each property's value types, the longest text.
         self.ref_fields = ref_fields
@@ -114,21 +114,24 @@ class EntityPacker:
 
     def where(self, origin: Origin | None, rule: Rule) -> int:
         """The index of (origin, rule), added when first seen."""
+        last_origin, last_rule, index = self._last
+        if origin is last_origin and rule is last_rule:
+            return index
         key = (id(origin), id(rule))
         found = self._index.get(key)
         if found is None:
             found = self._index[key] = len(self.origins)
             self.origins.append((origin, rule))  # kept: the ids stay theirs
-            self._spans.append(rule.span)
+        self._last = (origin, rule, found)
         return found
 
-    @staticmethod
-    def pack(key: str, row: int, where: int, values: dict[str, Any],
-             properties: dict[str, Any] | None, tags: Any) -> str:
-        """One entity's blob (the caller checked that its properties are `json_safe`; values
-        are normalised strings, booleans, lists and objects)."""
+    def pack(self, key: str, origin: Origin | None, row: int, rule: Rule,
+             values: dict[str, Any], properties: dict[str, Any] | None, tags: Any) -> str:
+        """One entity's blob, its content noted (`note`). The caller checked that its properties
+        are `json_safe`; values are normalised strings, booleans, lists and objects."""
+        self.note(values, properties)
         # As text: orjson's bytes keep the kilobytes of their growth buffer allocated.
-        return orjson.dumps((key, row, where, values, properties or None,
+        return orjson.dumps((key, row, self.where(origin, rule), values, properties or None,
                              list(tags) if tags else None)).decode()
 
     def unpack(self, blob: str) -> tuple[str, RowRef | None, Rule, dict[str, Any],
@@ -142,10 +145,10 @@ class EntityPacker:
     def entity(self, blob: str) -> Entity:
         """The Entity a blob holds."""
         key, row, where, values, properties, tags = orjson.loads(blob)
-        origin = self.origins[where][0]
+        origin, rule = self.origins[where]
         return _entity(self.section, key, values, properties or {},
                        tuple((k, v) for k, v in tags) if tags else (),
-                       _row_ref(origin, row) if origin is not None else None, self._spans[where])
+                       _row_ref(origin, row) if origin is not None else None, rule.span)
 
 
 class PackedEntities(Sequence[Entity]):

@@ -106,7 +106,7 @@ def test_keys_read_escaped_keys() -> None:
     """A key with an escaped character is read by decoding its blob."""
     packer = EntityPacker("users")
     rule: Any = SimpleNamespace(span=None)
-    items: list[Any] = [packer.pack(key, 1, packer.where(None, rule), {"name": key}, None, None)
+    items: list[Any] = [packer.pack(key, None, 1, rule, {"name": key}, None, None)
                         for key in ('plain', 'a "quoted" \\ key', 'ünï')]
     packed = PackedEntities(items, packer)
     assert list(packed.keys()) == ['plain', 'a "quoted" \\ key', 'ünï']
