@@ -240,22 +240,25 @@ class _Compiled:
     fields: list[tuple[str, Callable[[Any], Any], Callable[[Any, FieldSpec], Any], FieldSpec,
                        bool]]
     identifier: str
+    # The generated row function for a CSV header's columns (None: record dicts), null texts
+    # and sink (None: it returns RuleRows).
+    generate: Callable[[Mapping[str, int] | None, frozenset[str], RowSink | None],
+                       RowFunction] = field(repr=False)
     pending: set[str] = field(default_factory=set)
+    fast: RowFunction = field(init=False, repr=False)  # over record dicts, making RuleRows
     first_keys: tuple[str, ...] | None = None
-    fast: RowFunction | None = None
-    # The row function over a CSV row's cells, for a header's columns and null texts.
-    cell_function: Callable[[Mapping[str, int] | None, frozenset[str], RowSink | None],
-                            RowFunction] | None = None
     fallback_key: str | None = None
     seen_keys: dict[str, None] = field(default_factory=dict)
     produced: int = -1
     null_rows: int = 0
     fallbacks: int = 0
 
-    def sinking(self, sink: RowSink) -> RowFunction:
-        """The row function over record dicts that hands its values to `sink` (returns None)."""
-        assert self.cell_function is not None
-        return self.cell_function(None, frozenset({""}), sink)
+    def __post_init__(self) -> None:
+        self.fast = self.generate(None, frozenset({""}), None)
+
+    def function(self, sink: RowSink | None) -> RowFunction:
+        """The row function over record dicts: it makes RuleRows, or hands rows to `sink`."""
+        return self.fast if sink is None else self.generate(None, frozenset({""}), sink)
 
 
 @dataclass
@@ -315,77 +318,25 @@ class Evaluation:
             the number of rows produced (handled or sunk).
         """
         compiled = self._compile(rule)
-        if sink is None or rule.where is not None or rule.each is not None:
-            count = 0
-            for planned in self._rows(compiled, records):
-                handle(planned)
-                count += 1
-            return count
         self._compiled.append(compiled)
+        if rule.where is not None or rule.each is not None:
+            return self._feed_generic(compiled, records, handle)
         if hasattr(records, "cells"):
-            return self._sink_cells(compiled, records, handle, sink)
-        fast = compiled.sinking(sink)
-        row_of = self._row
-        count = 0
-        for record in records:
-            data = record.data
-            if compiled.pending:
-                self._track_fields(compiled, data)
-            if fast(data, record) is None:
-                count += 1
-                continue
-            row = row_of(compiled, record, data)
-            if row is not None:
-                handle(row)
-                count += 1
-        return count
-
-    def _sink_cells(self, compiled: _Compiled, stream: Any, handle: Callable[[RuleRow], None],
-                    sink: RowSink) -> int:
-        # A CSV stream: the generated function reads each row's cells by column index and hands
-        # the values to the sink with the stream's current-row view (no record per row).
-        cells = stream.cells()
-        first = next(cells, None)
-        if first is None:
-            return 0
-        fast = self._cell_function(compiled, stream.header, stream.nulls, sink)
-        rows = itertools.chain((first,), cells)
-        if fast is None:
-            count = 0
-            for planned in self._plain_rows(compiled, map(stream.record, rows)):
-                handle(planned)
-                count += 1
-            return count
-        self._track_fields(compiled, dict.fromkeys(stream.header))
-        row_of = self._row
-        current = stream.current
-        lazy = stream.lazy_record
-        count = 0
-        for row_cells in rows:
-            if fast(row_cells, current) is None:
-                count += 1
-                continue
-            record = lazy(row_cells)
-            row = row_of(compiled, record, record.data)
-            if row is not None:
-                handle(row)
-                count += 1
-        return count
+            return self._feed_cells(compiled, records, handle, sink)
+        return self._feed_records(compiled, records, handle, compiled.function(sink))
 
     def rows(self, rule: Rule, records: Iterable[Record]) -> Iterator[RuleRow]:
         """The rows of a derived rule over the records of its source, in record order."""
-        return self._rows(self._compile(rule), records)
+        out: list[RuleRow] = []
+        self.feed(rule, records, out.append)
+        return iter(out)
 
-    def _rows(self, compiled: _Compiled, records: Iterable[Record]) -> Iterator[RuleRow]:
+    def _feed_generic(self, compiled: _Compiled, records: Iterable[Record],
+                      handle: Callable[[RuleRow], None]) -> int:
+        # A rule with `where` or `each`: the generic loop only.
         rule = compiled.rule
-        self._compiled.append(compiled)
         where = rule.where.evaluate if rule.where is not None else None
-        if where is None and rule.each is None:
-            if hasattr(records, "cells"):
-                yield from self._cell_rows(compiled, records)
-            else:
-                yield from self._plain_rows(compiled, iter(records))
-            return
+        count = 0
         for record in records:
             data = record.data
             if compiled.pending:
@@ -402,13 +353,16 @@ class Evaluation:
             for item in self._expand(rule, record, data):
                 row = self._row(compiled, record, item)
                 if row is not None:
-                    yield row
+                    handle(row)
+                    count += 1
+        return count
 
-    def _plain_rows(self, compiled: _Compiled, records: Iterator[Record]) -> Iterator[RuleRow]:
-        # The common case (no `where`, no `each`) without their per-record checks.
+    def _feed_records(self, compiled: _Compiled, records: Iterable[Record],
+                      handle: Callable[[RuleRow], None], fast: RowFunction) -> int:
+        # The common case (no `where`, no `each`): the generated function returns a RuleRow, or
+        # None when it handed the row to a sink, or FALLBACK for the generic loop to decide.
         row_of = self._row
-        fast = compiled.fast
-        assert fast is not None
+        count = 0
         for record in records:
             data = record.data
             if compiled.pending:
@@ -416,42 +370,54 @@ class Evaluation:
             row = fast(data, record)
             if row is FALLBACK:
                 row = row_of(compiled, record, data)
+                if row is None:
+                    continue
             if row is not None:
-                yield row
+                handle(row)
+            count += 1
+        return count
 
-    def _cell_rows(self, compiled: _Compiled, stream: Any) -> Iterator[RuleRow]:
+    def _feed_cells(self, compiled: _Compiled, stream: Any, handle: Callable[[RuleRow], None],
+                    sink: RowSink | None) -> int:
         # A CSV stream (`CellStream`): the generated function reads each row's cells by column
-        # index, with a record made only for the row's location (its dict built if ever read).
+        # index. A sink gets the stream's current-row view (no record per row); a RuleRow keeps
+        # a record of its own (its dict built only if ever read).
         cells = stream.cells()
         first = next(cells, None)
         if first is None:
-            return
+            return 0
         rows = itertools.chain((first,), cells)
-        fast = self._cell_function(compiled, stream.header, stream.nulls)
+        fast = self._cell_function(compiled, stream.header, stream.nulls, sink)
         if fast is None:
-            yield from self._plain_rows(compiled, map(stream.record, rows))
-            return
+            return self._feed_records(compiled, map(stream.record, rows), handle,
+                                      compiled.function(sink))
         # Every record has every header column: the first stands for all.
         self._track_fields(compiled, dict.fromkeys(stream.header))
         row_of = self._row
+        current = stream.current if sink is not None else None
         lazy = stream.lazy_record
+        count = 0
         for row_cells in rows:
-            record = lazy(row_cells)
+            record = current or lazy(row_cells)
             row = fast(row_cells, record)
             if row is FALLBACK:
+                if record is current:
+                    record = lazy(row_cells)
                 row = row_of(compiled, record, record.data)
+                if row is None:
+                    continue
             if row is not None:
-                yield row
+                handle(row)
+            count += 1
+        return count
 
     def _cell_function(self, compiled: _Compiled, header: tuple[str, ...],
                        nulls: frozenset[str], sink: RowSink | None = None) -> RowFunction | None:
-        if compiled.cell_function is None:
-            return None
         columns = {name: index for index, name in enumerate(header)}
         if compiled.pending - set(columns):
             return None  # a field no record has: the record path reports it
         try:
-            return compiled.cell_function(columns, nulls, sink)
+            return compiled.generate(columns, nulls, sink)
         except NotInlinable:
             return None
 
@@ -501,13 +467,11 @@ class Evaluation:
                      sink: RowSink | None = None) -> RowFunction:
             return generate_row_function(
                 rule.fields, specs, normalisers, identifier, self._one_of(rule),
-                lambda values, data, record: self._finish_row(rule, values, record, data),
                 sink or make_row, defer=(fallback,) if fallback else (), columns=columns,
                 nulls=nulls, extras=extras,
                 kept_items=rule.keep_null_items | rule.keep_repeated_items)
 
-        return _Compiled(rule, fields, identifier, pending, fast=generate(),
-                         cell_function=generate, fallback_key=fallback)
+        return _Compiled(rule, fields, identifier, generate, pending, fallback_key=fallback)
 
     def _track_fields(self, compiled: _Compiled, data: dict[str, Any]) -> None:
         # Runs only while some field read by the rule has not been seen in any record yet.

@@ -274,39 +274,36 @@ def _extras_block(writer: _Writer, extras: Extras) -> list[str]:
 def generate_row_function(
     fields: Mapping[str, Expression], specs: Mapping[str, FieldSpec],
     normalisers: Mapping[str, Callable[[Any, FieldSpec], Any]], identifier: str,
-    one_of: tuple[tuple[str, ...], ...], finish: Callable[[dict[str, Any], Any, Any], Any],
-    make_row: Callable[[dict[str, Any], Any], Any] | None = None,
+    one_of: tuple[tuple[str, ...], ...], make_row: Callable[..., Any],
     defer: tuple[str, ...] = (),
     columns: Mapping[str, int] | None = None,
     nulls: frozenset[str] = frozenset({""}),
     extras: Extras | None = None,
     kept_items: frozenset[str] = frozenset(),
 ) -> RowFunction:
-    """The fast row function of a rule: `(data, record) -> RuleRow | None | FALLBACK`.
+    """The fast row function of a rule: `(data, record) -> what make_row returns | FALLBACK`.
 
     Args:
         fields: the rule's field expressions.
         specs: each field's FieldSpec; normalisers: each field's normaliser.
         identifier: the field whose null value skips the row (left to the generic path).
         one_of: groups of which one field must be present (else the generic path).
-        finish: completes a row from its values (properties, tags, the RuleRow).
-        make_row: builds the RuleRow from the values and the record directly (skipping
-            `finish`), or hands them to a sink: `make_row(values, record)`, or with `extras`
-            that have properties or tags `make_row(values, record, properties, tags)`.
+        make_row: builds the RuleRow from the values and the record, or hands them to a sink:
+            `make_row(values, record)`, or with `extras` that have properties or tags
+            `make_row(values, record, properties, tags)`; a sink with `fields` takes those
+            fields as arguments instead (`make_row(*fields, record)`).
         defer: fields whose null value is left to the generic path too (it counts them: an IdP
             identity falling back to the name).
         columns: read a row's cells (`data` is a list) instead of a record dict: column name ->
-            index. Needs `make_row`.
+            index.
         nulls: with `columns`, the cell texts that are null.
-        extras: the rule's properties and tags, computed here (with `make_row`).
+        extras: the rule's properties and tags, computed here.
         kept_items: list fields with their own normaliser (`keep_null_items`,
             `keep_repeated_items`): no shortcut for their one-item lists.
 
     Raises:
         NotInlinable: with `columns`, an expression needs the record dict.
     """
-    if columns is not None and make_row is None:
-        raise NotInlinable("properties or tags")
     extras = extras or Extras()
     writer = _Writer(columns, nulls)
     # A sink that names its fields takes them as arguments, in that order: no dict per row.
@@ -335,14 +332,12 @@ def generate_row_function(
         body += [f"if not ({test}):", "    return FALLBACK"]
     if positional:
         body.append(f"return {writer.bind(make_row)}({', '.join(slots.values())}, record)")
-    elif make_row is not None and extras.any:
+    elif extras.any:
         body += ["try:", *("    " + line for line in _extras_block(writer, extras)),
                  "except Exception:", "    return FALLBACK",
                  f"return {writer.bind(make_row)}(values, record, props, tags)"]
-    elif make_row is not None:
-        body.append(f"return {writer.bind(make_row)}(values, record)")
     else:
-        body.append(f"return {writer.bind(finish)}(values, data, record)")
+        body.append(f"return {writer.bind(make_row)}(values, record)")
     source = "def row(data, record):\n" + "\n".join("    " + line for line in body) + "\n"
     namespace = dict(writer.names)
     exec(compile(source, "<oaamap rule row>", "exec"), namespace)  # our own source, no input
