@@ -12,7 +12,7 @@ Timestamps and required fields are checked where they are read (stage 5), with t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -158,10 +158,8 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                   es.unchecked_refs.get(f"{section}.{key}", frozenset()))
                  for key, target in references]
         noted = items.noted if isinstance(items, PackedEntities) else None
-        if noted is not None and all(
-                all(name in seen or str(name).lower() in defined
-                    or str(name).lower() in unchecked for name in noted.referenced[key])
-                for key, _, seen, defined, unchecked in plans):
+        if noted is not None and all(_names_exist(noted.referenced[key], seen, defined, unchecked)
+                                     for key, _, seen, defined, unchecked in plans):
             continue  # every name the packed entities use exists: no entity is decoded
         for index, values in enumerate(entity_values(items)):
             for key, target, seen, defined, unchecked in plans:
@@ -180,6 +178,13 @@ def _references(es: EntitySet) -> Iterator[PayloadError]:
                             f"{section} `{entity.key}` names {key} `{name}` but no "
                             f"`{target}` rule defines it", _pointer(es, section, index),
                             entity.ref)
+
+
+def _names_exist(names: Iterable[Any], seen: set[Any], defined: set[str],
+                 unchecked: frozenset[str]) -> bool:
+    """Whether every name is known, defined (lower-cased) or allowed undefined."""
+    return all(name in seen or str(name).lower() in defined or str(name).lower() in unchecked
+               for name in names)
 
 
 def _grant_references(es: EntitySet) -> Iterator[PayloadError]:

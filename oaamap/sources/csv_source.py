@@ -232,7 +232,7 @@ class CurrentRow:
     @property
     def ref(self) -> RowRef:
         """The current row's `file:line`."""
-        return self.stream.origin.ref(self.stream.line)
+        return self.origin.ref(self.row)
 
     @property
     def origin(self) -> Origin:

@@ -48,7 +48,7 @@ def user(e: Entity, uses_ids: bool | None) -> dict[str, Any]:
     if v.get("owners"):
         item["owners"] = owners(e)
     if uses_ids:
-        item["id"] = str(v.get("id") or v["name"])
+        item["id"] = _id(e, uses_ids)
     return item
 
 
